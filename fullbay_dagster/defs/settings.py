@@ -1,0 +1,111 @@
+"""Environment-driven settings read when the code location loads.
+
+Everything that shapes the definitions themselves (partitions, schedule) lives
+here; credentials do not: resources read those through ``EnvVar`` at run time so
+they never reach the UI.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+DEFAULT_START_DATE = "2024-01-01"
+DEFAULT_SCHEDULE = "rate(1 day)"
+DEPLOYED_ENVIRONMENTS = ("prod", "production", "staging")
+_AWS_DAYS = {"1": "SUN", "2": "MON", "3": "TUE", "4": "WED", "5": "THU", "6": "FRI", "7": "SAT"}
+_RATE_UNITS = {
+    "minute": "minutes",
+    "minutes": "minutes",
+    "hour": "hours",
+    "hours": "hours",
+    "day": "days",
+    "days": "days",
+}
+
+
+class SettingsError(ValueError):
+    """A setting's value cannot work; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    environment: str
+    start_date: str
+    timezone: str
+    cron_schedule: str
+    repull_days: int
+
+    @property
+    def deployed(self) -> bool:
+        return self.environment in DEPLOYED_ENVIRONMENTS
+
+
+def to_cron(expression: str) -> str:
+    """Accept plain 5-field cron and EventBridge's ``rate(...)`` / ``cron(...)`` forms
+    (the original Lambda design used those) and return 5-field cron for Dagster."""
+    value = expression.strip()
+    rate = re.fullmatch(r"rate\(\s*(\d+)\s+(\w+)\s*\)", value)
+    if rate:
+        amount, unit = int(rate.group(1)), _RATE_UNITS.get(rate.group(2).lower())
+        if amount < 1 or unit is None:
+            raise SettingsError(f"SCHEDULE_EXPRESSION {expression!r}: use rate(N minutes|hours|days) with N >= 1")
+        if unit == "minutes" and amount < 60:
+            return f"*/{amount} * * * *"
+        if unit == "hours" and amount < 24:
+            return f"0 */{amount} * * *"
+        if unit == "days" and amount == 1:
+            return "0 0 * * *"
+        raise SettingsError(
+            f"SCHEDULE_EXPRESSION {expression!r} cannot be written as cron: use minutes < 60, hours < 24 or 1 day"
+        )
+    aws = re.fullmatch(r"cron\((.*)\)", value)
+    if aws:
+        fields = aws.group(1).split()
+        if len(fields) != 6:
+            raise SettingsError(
+                f"SCHEDULE_EXPRESSION {expression!r}: EventBridge cron has 6 fields "
+                "(minutes hours day-of-month month day-of-week year)"
+            )
+        minute, hour, dom, month, dow, year = fields
+        if year not in ("*", "?"):
+            raise SettingsError(f"SCHEDULE_EXPRESSION {expression!r}: a year other than * is not supported")
+        if any(mark in f for f in (dom, dow) for mark in ("L", "W", "#")):
+            raise SettingsError(f"SCHEDULE_EXPRESSION {expression!r}: L, W and # are not supported")
+        # EventBridge numbers days 1=SUN..7=SAT; cron numbers them 0=SUN..6=SAT. Use names.
+        dow = re.sub(r"\b[1-7]\b", lambda m: _AWS_DAYS[m.group(0)], dow)
+        return " ".join(f.replace("?", "*") for f in (minute, hour, dom, month, dow))
+    fields = value.split()
+    if len(fields) != 5:
+        raise SettingsError(
+            f"SCHEDULE_EXPRESSION {expression!r}: expected 5-field cron ('0 6 * * *'), rate(1 day) or cron(0 6 * * ? *)"
+        )
+    return " ".join(fields)
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    env = os.environ if env is None else env
+    timezone = env.get("FULLBAY_TIMEZONE") or "UTC"
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise SettingsError(f"FULLBAY_TIMEZONE {timezone!r} is not an IANA timezone (e.g. America/Chicago)") from None
+    start_date = env.get("FULLBAY_START_DATE") or DEFAULT_START_DATE
+    try:
+        date.fromisoformat(start_date)
+    except ValueError:
+        raise SettingsError(f"FULLBAY_START_DATE {start_date!r} is not a YYYY-MM-DD date") from None
+    repull = env.get("FULLBAY_REPULL_DAYS") or "2"
+    if not repull.isdigit() or int(repull) > 60:
+        raise SettingsError(f"FULLBAY_REPULL_DAYS {repull!r} must be a whole number from 0 to 60")
+    return Settings(
+        environment=(env.get("ENVIRONMENT") or "local").lower(),
+        start_date=start_date,
+        timezone=timezone,
+        cron_schedule=to_cron(env.get("SCHEDULE_EXPRESSION") or DEFAULT_SCHEDULE),
+        repull_days=int(repull),
+    )

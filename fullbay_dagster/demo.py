@@ -1,0 +1,118 @@
+"""Run the whole pipeline locally: simulator -> Dagster -> SQLite, then summarise.
+
+This is the only place where the simulator and SQLite are wired in; production
+configuration never falls back to them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import pandas as pd
+from dagster import DagsterInstance
+from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+
+from fullbay_dagster.defs.definitions import JOB_NAME, build_definitions
+from fullbay_dagster.defs.settings import load_settings
+from fullbay_dagster.fullbay.simulator import Simulator, SimulatorConfig
+from fullbay_dagster.warehouse.engine import make_engine
+
+DEMO_KEY = "demo-key-00000000-0000-0000-0000-000000000000"
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def demo_environment(home: Path, simulator_url: str, start_date: date) -> dict[str, str]:
+    return {
+        "DAGSTER_HOME": str(home / "dagster_home"),
+        "DATABASE_URL": f"sqlite:///{home / 'warehouse.db'}",
+        "FULLBAY_API_KEY": DEMO_KEY,
+        "FULLBAY_API_BASE_URL": simulator_url,
+        "FULLBAY_PUBLIC_IP": "127.0.0.1",
+        "FULLBAY_START_DATE": start_date.isoformat(),
+        "ENVIRONMENT": "demo",
+    }
+
+
+def prepare_home(home: Path) -> None:
+    dagster_home = home / "dagster_home"
+    dagster_home.mkdir(parents=True, exist_ok=True)
+    shutil.copy(PROJECT_ROOT / "dagster.yaml", dagster_home / "dagster.yaml")
+
+
+def materialize(first: str, last: str) -> bool:
+    # Built here, after the demo's environment is set: definitions read it when built.
+    job = build_definitions(load_settings()).resolve_job_def(JOB_NAME)
+    with DagsterInstance.get() as instance:
+        result = job.execute_in_process(
+            instance=instance,
+            tags={ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last},
+            raise_on_error=False,
+        )
+    return result.success
+
+
+def summary(database_url: str) -> str:
+    engine = make_engine(database_url)
+    by_day = pd.read_sql(
+        "SELECT w.invoice_date AS day, COUNT(*) AS invoices, SUM(w.total_amount) AS total, "
+        "SUM(w.balance) AS open_balance, "
+        "(SELECT COUNT(*) FROM fullbay_work_order_lines l JOIN fullbay_work_orders x "
+        " ON x.fullbay_id = l.fullbay_id WHERE x.invoice_date = w.invoice_date) AS lines "
+        "FROM fullbay_work_orders w WHERE w.deleted_at IS NULL GROUP BY w.invoice_date ORDER BY w.invoice_date",
+        engine,
+    )
+    engine.dispose()
+    by_day[["total", "open_balance"]] = by_day[["total", "open_balance"]].astype(float).round(2)
+    totals = (
+        f"{len(by_day)} days, {int(by_day.invoices.sum())} invoices, {int(by_day.lines.sum())} lines, "
+        f"total ${by_day.total.sum():,.2f}, open balance ${by_day.open_balance.sum():,.2f}"
+    )
+    return f"{by_day.to_string(index=False)}\n\n{totals}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--days", type=int, default=7, help="how many recent complete days to load")
+    parser.add_argument("--invoices-per-day", type=int, default=40)
+    parser.add_argument("--home", type=Path, default=PROJECT_ROOT / ".demo", help="where the demo keeps its state")
+    parser.add_argument("--ui", action="store_true", help="then start `dagster dev` on the demo instance")
+    args = parser.parse_args(argv)
+    if args.days < 1:
+        parser.error("--days must be at least 1")
+
+    home = args.home.resolve()
+    prepare_home(home)
+    today = datetime.now(UTC).date()
+    last = today - timedelta(days=1)
+    first = last - timedelta(days=args.days - 1)
+    config = SimulatorConfig(
+        api_key=DEMO_KEY, invoices_per_day=args.invoices_per_day, expected_ip="127.0.0.1", page_size=50
+    )
+    with Simulator(config) as simulator:
+        env = demo_environment(home, simulator.url, first - timedelta(days=30))
+        os.environ.update(env)
+        print(f"Simulator at {simulator.url}; warehouse {env['DATABASE_URL']}; DAGSTER_HOME {env['DAGSTER_HOME']}")
+        print(f"Materializing {first}..{last} ({args.days} days) in one run ...", flush=True)
+        if not materialize(first.isoformat(), last.isoformat()):
+            print("The run failed; see the log above.", file=sys.stderr)
+            return 1
+        print("\n" + summary(env["DATABASE_URL"]) + "\n")
+        if args.ui:
+            print("Starting the Dagster UI on http://127.0.0.1:3000 (Ctrl+C to stop) ...", flush=True)
+            return subprocess.call(
+                [sys.executable, "-m", "dagster", "dev", "-m", "fullbay_dagster", "-h", "127.0.0.1", "-p", "3000"],
+                cwd=PROJECT_ROOT,
+                env={**os.environ, **env},
+            )
+    print("Browse the result in the Dagster UI:  make dev   (or: fullbay-demo --ui)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

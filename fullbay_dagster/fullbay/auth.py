@@ -1,0 +1,20 @@
+"""Fullbay's per-call token: lowercase hex SHA-1 of ``key + today + ip``.
+
+Shared by the client and the simulator so both sides agree on one definition.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+
+def make_token(key: str, today: date, ip: str) -> str:
+    return hashlib.sha1(f"{key}{today.isoformat()}{ip}".encode()).hexdigest()
+
+
+def today_in(timezone: str, now: datetime | None = None) -> date:
+    """The call date as Fullbay computes it, in ``timezone`` (UTC unless configured)."""
+    zone = ZoneInfo(timezone)
+    return (now.astimezone(zone) if now else datetime.now(zone)).date()

@@ -1,0 +1,392 @@
+"""HTTP client for Fullbay's ``getInvoices.php``.
+
+It honours the contract in ``shared/fullbay-api.md``: SHA-1 day tokens, windows of
+at most seven days, paging until ``totalPages``, and a body that must be checked on
+every response whatever the HTTP status. Records are yielded page by page so memory
+does not grow with the size of a day.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import re
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any, Protocol
+
+import requests
+from requests.adapters import HTTPAdapter
+from tenacity import (
+    RetryCallState,
+    RetryError,
+    Retrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    stop_after_delay,
+    wait_random_exponential,
+)
+
+from fullbay_dagster.fullbay.auth import make_token, today_in
+from fullbay_dagster.fullbay.errors import (
+    FullbayAuthError,
+    FullbayGaveUpError,
+    FullbayPermanentError,
+    FullbayTransientError,
+)
+from fullbay_dagster.fullbay.redaction import install_urllib3_redaction, redact
+from fullbay_dagster.fullbay.windows import MAX_WINDOW_DAYS, date_windows
+
+DEFAULT_BASE_URL = "https://app.fullbay.com/services"
+DEFAULT_IP_ECHO_URL = "https://checkip.amazonaws.com"
+INVOICES_ENDPOINT = "getInvoices.php"
+# FAIL messages that no retry can fix. Fullbay's wording is undocumented, so the
+# patterns are configuration; these match the phrasing public clients report.
+DEFAULT_AUTH_FAIL_PATTERN = r"(?i)\bkey\b|token|\bip\b|authori[sz]|allow|permission|denied"
+DEFAULT_REQUEST_FAIL_PATTERN = r"(?i)date|range|exceed|page|parameter"
+_ENVELOPE_INTS = (
+    "resultCount",
+    "totalCount",
+    "currentPage",
+    "totalPages",
+)
+
+
+class LogSink(Protocol):
+    def info(self, msg: str) -> Any: ...
+    def warning(self, msg: str) -> Any: ...
+    def debug(self, msg: str) -> Any: ...
+
+
+@dataclass(frozen=True)
+class FullbayClientConfig:
+    api_key: str = field(repr=False)
+    base_url: str = DEFAULT_BASE_URL
+    public_ip: str | None = None
+    ip_echo_url: str = DEFAULT_IP_ECHO_URL
+    token_timezone: str = "UTC"  # noqa: S105 (a timezone, not a secret)
+    connect_timeout: float = 10.0
+    # One real client waits 1000 s: a busy day can take Fullbay many minutes.
+    read_timeout: float = 600.0
+    max_attempts: int = 6
+    backoff_initial: float = 1.0
+    backoff_max: float = 60.0
+    retry_after_cap: float = 120.0
+    total_deadline: float = 3600.0
+    min_interval: float = 0.3
+    max_in_flight: int = 2
+    window_days: int = MAX_WINDOW_DAYS
+    auth_fail_pattern: str = DEFAULT_AUTH_FAIL_PATTERN
+    request_fail_pattern: str = DEFAULT_REQUEST_FAIL_PATTERN
+
+    def __post_init__(self) -> None:
+        if not self.api_key:
+            raise ValueError("The Fullbay API key is empty: set FULLBAY_API_KEY (or the secret).")
+        if not re.match(r"^https?://", self.base_url):
+            raise ValueError(f"FULLBAY_API_BASE_URL must start with http:// or https://, got {self.base_url!r}")
+        if self.public_ip is not None:
+            _validate_ip(self.public_ip, "FULLBAY_PUBLIC_IP")
+        for name in ("connect_timeout", "read_timeout", "total_deadline", "backoff_initial", "backoff_max"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+        if self.max_attempts < 1 or self.max_in_flight < 1 or self.min_interval < 0:
+            raise ValueError("max_attempts and max_in_flight must be >= 1 and min_interval >= 0")
+        if not 1 <= self.window_days <= MAX_WINDOW_DAYS:
+            raise ValueError(f"window_days must be between 1 and {MAX_WINDOW_DAYS}, got {self.window_days}")
+
+
+@dataclass
+class ClientStats:
+    """Counters shown in run metadata; safe to update from several threads."""
+
+    requests: int = 0
+    pages: int = 0
+    retries: int = 0
+    records: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def add(self, **counts: int) -> None:
+        with self._lock:
+            for name, value in counts.items():
+                setattr(self, name, getattr(self, name) + value)
+
+    def as_dict(self) -> dict[str, int]:
+        return {"requests": self.requests, "pages": self.pages, "retries": self.retries, "records": self.records}
+
+
+@dataclass(frozen=True)
+class Page:
+    start: date
+    end: date
+    number: int
+    total_pages: int
+    total_count: int
+    records: list[dict[str, Any]]
+
+
+def _validate_ip(value: str, source: str) -> str:
+    try:
+        return str(ipaddress.ip_address(value.strip()))
+    except ValueError:
+        raise FullbayPermanentError(f"{source} is not an IP address: {value.strip()[:60]!r}") from None
+
+
+def _parse_retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        return max(0.0, (parsedate_to_datetime(value) - datetime.now(tz=None).astimezone()).total_seconds())
+    except (TypeError, ValueError):
+        return None
+
+
+class FullbayClient:
+    """One client per run: it caches the day's token and the detected IP, and
+    enforces the pacing (minimum interval, calls in flight) across threads."""
+
+    def __init__(
+        self,
+        config: FullbayClientConfig,
+        logger: LogSink | None = None,
+        session: requests.Session | None = None,
+    ) -> None:
+        install_urllib3_redaction()
+        self.config = config
+        self.stats = ClientStats()
+        self.log: LogSink = logger or logging.getLogger(__name__)
+        self._session = session or requests.Session()
+        adapter = HTTPAdapter(pool_connections=1, pool_maxsize=max(config.max_in_flight, 2), max_retries=0)
+        self._session.mount("http://", adapter)
+        self._session.mount("https://", adapter)
+        self._in_flight = threading.BoundedSemaphore(config.max_in_flight)
+        self._pace_lock = threading.Lock()
+        self._next_call_at = 0.0
+        self._ip_lock = threading.Lock()
+        self._ip: str | None = _validate_ip(config.public_ip, "FULLBAY_PUBLIC_IP") if config.public_ip else None
+        self._ip_detected = False
+        self._token: tuple[date, str, str] | None = None  # (day, ip, token)
+        self._auth_fail = re.compile(config.auth_fail_pattern)
+        self._request_fail = re.compile(config.request_fail_pattern)
+
+    # -- authentication -------------------------------------------------------
+
+    def public_ip(self) -> str:
+        with self._ip_lock:
+            if self._ip is None:
+                self._ip = self._detect_ip()
+                self._ip_detected = True
+            return self._ip
+
+    def _detect_ip(self) -> str:
+        url = self.config.ip_echo_url
+        try:
+            response = self._session.get(url, timeout=(self.config.connect_timeout, 30))
+            response.raise_for_status()
+        except requests.RequestException as exc:
+            raise FullbayPermanentError(
+                f"Could not detect this machine's public IP from {url} ({type(exc).__name__}); "
+                "set FULLBAY_PUBLIC_IP to the address Fullbay has on its allow-list."
+            ) from None
+        # Decode as ASCII ourselves: without a charset, requests guesses (once, UTF-16).
+        return _validate_ip(response.content.decode("ascii", "replace"), f"the IP echo service {url}")
+
+    def token(self) -> str:
+        today = today_in(self.config.token_timezone)
+        ip = self.public_ip()
+        cached = self._token
+        if cached is None or cached[0] != today or cached[1] != ip:
+            cached = (today, ip, make_token(self.config.api_key, today, ip))
+            self._token = cached
+        return cached[2]
+
+    def _forget_detected_ip(self) -> bool:
+        """After an auth failure, a NAT may have changed our egress IP: detect it again once."""
+        with self._ip_lock:
+            if not self._ip_detected or self.config.public_ip:
+                return False
+            self._ip, self._ip_detected, self._token = None, False, None
+            return True
+
+    # -- one request ------------------------------------------------------------
+
+    def _secrets(self) -> tuple[str | None, ...]:
+        return (self.config.api_key, self._token[2] if self._token else None)
+
+    def _pace(self) -> None:
+        with self._pace_lock:
+            now = time.monotonic()
+            wait = self._next_call_at - now
+            self._next_call_at = max(now, self._next_call_at) + self.config.min_interval
+        if wait > 0:
+            time.sleep(wait)
+
+    def _request_once(self, start: date, end: date, page: int) -> dict[str, Any]:
+        what = f"{INVOICES_ENDPOINT} {start}..{end} page {page}"
+        params = {
+            "key": self.config.api_key,
+            "token": self.token(),
+            "startDate": start.isoformat(),
+            "endDate": end.isoformat(),
+            "page": str(page),
+        }
+        url = f"{self.config.base_url.rstrip('/')}/{INVOICES_ENDPOINT}"
+        with self._in_flight:
+            self._pace()
+            self.stats.add(requests=1)
+            try:
+                response = self._session.get(
+                    url, params=params, timeout=(self.config.connect_timeout, self.config.read_timeout)
+                )
+                body_text = response.text
+            except requests.Timeout as exc:
+                raise FullbayTransientError(f"{what}: timed out ({type(exc).__name__})") from None
+            except requests.RequestException as exc:
+                detail = redact(str(exc), self._secrets())
+                raise FullbayTransientError(f"{what}: {type(exc).__name__}: {detail[:300]}") from None
+        return self._check_response(what, response, body_text, page)
+
+    def _check_response(self, what: str, response: requests.Response, text: str, page: int) -> dict[str, Any]:
+        status = response.status_code
+        if status == 429:
+            retry_after = _parse_retry_after(response.headers.get("Retry-After"))
+            raise FullbayTransientError(f"{what}: HTTP 429 Too Many Requests", retry_after=retry_after)
+        if status >= 500:
+            raise FullbayTransientError(f"{what}: HTTP {status}")
+        if status in (401, 403):
+            raise FullbayAuthError(self._auth_message(what, f"HTTP {status}"))
+        if status >= 400:
+            raise FullbayPermanentError(f"{what}: HTTP {status}")
+        try:
+            body = response.json()
+        except ValueError:
+            kind = response.headers.get("Content-Type", "unknown content type")
+            raise FullbayTransientError(
+                f"{what}: HTTP {status} with a body that is not valid JSON ({kind}, {len(text)} bytes)"
+            ) from None
+        if not isinstance(body, dict):
+            raise FullbayTransientError(f"{what}: expected a JSON object, got {type(body).__name__}")
+        outcome = body.get("status")
+        if outcome == "FAIL":
+            message = redact(str(body.get("message") or "no message"), self._secrets())[:300]
+            if self._auth_fail.search(message):
+                raise FullbayAuthError(self._auth_message(what, message))
+            if self._request_fail.search(message):
+                raise FullbayPermanentError(f"{what}: Fullbay refused the request: {message}")
+            raise FullbayTransientError(f"{what}: Fullbay answered FAIL: {message}")
+        if outcome != "SUCCESS":
+            raise FullbayTransientError(f"{what}: unexpected status {str(outcome)[:40]!r} in the response")
+        self._check_envelope(what, body, page)
+        return body
+
+    def _auth_message(self, what: str, detail: str) -> str:
+        return (
+            f"{what}: Fullbay rejected the credentials ({detail}). Check that FULLBAY_API_KEY is the "
+            f"account's key, that this machine's public IP ({self._ip or 'unknown'}) is on the key's "
+            f"allow-list (FULLBAY_PUBLIC_IP must match the egress IP), and that the token day's "
+            f"timezone ({self.config.token_timezone}) is the one Fullbay expects."
+        )
+
+    @staticmethod
+    def _check_envelope(what: str, body: dict[str, Any], page: int) -> None:
+        result_set = body.get("resultSet")
+        if not isinstance(result_set, list):
+            raise FullbayTransientError(f"{what}: the envelope has no resultSet list")
+        try:
+            numbers = {name: int(body[name]) for name in _ENVELOPE_INTS}
+        except (KeyError, TypeError, ValueError):
+            raise FullbayTransientError(f"{what}: the envelope lacks valid paging fields") from None
+        if numbers["resultCount"] != len(result_set):
+            raise FullbayTransientError(
+                f"{what}: resultCount {numbers['resultCount']} but resultSet holds {len(result_set)} records"
+            )
+        if numbers["totalPages"] and numbers["currentPage"] != page:
+            raise FullbayTransientError(f"{what}: asked for page {page}, got page {numbers['currentPage']}")
+        if numbers["totalCount"] < len(result_set) or (numbers["totalCount"] > 0) != (numbers["totalPages"] > 0):
+            raise FullbayTransientError(f"{what}: totalCount and totalPages do not add up")
+
+    def fetch_page(self, start: date, end: date, page: int) -> dict[str, Any]:
+        """One page, with retries for transient failures (exponential backoff with
+        jitter, Retry-After honoured up to a cap, all within a total deadline)."""
+        if (end - start).days + 1 > self.config.window_days or end < start:
+            raise ValueError(f"window {start}..{end} is not 1..{self.config.window_days} days")
+        retried_auth = False
+        while True:
+            retrying = Retrying(
+                retry=retry_if_exception_type(FullbayTransientError),
+                stop=stop_after_attempt(self.config.max_attempts) | stop_after_delay(self.config.total_deadline),
+                wait=self._wait,
+                before_sleep=self._before_sleep,
+                reraise=False,
+            )
+            try:
+                result: dict[str, Any] = retrying(self._request_once, start, end, page)
+                return result
+            except RetryError as exc:
+                last = exc.last_attempt.exception()
+                raise FullbayGaveUpError(
+                    f"Gave up on {INVOICES_ENDPOINT} {start}..{end} page {page} after "
+                    f"{exc.last_attempt.attempt_number} attempts: {last}"
+                ) from None
+            except FullbayAuthError:
+                if retried_auth or not self._forget_detected_ip():
+                    raise
+                retried_auth = True
+                self.log.warning("Fullbay rejected the token; detecting the public IP again and retrying once.")
+
+    def _wait(self, state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        jitter = wait_random_exponential(multiplier=self.config.backoff_initial, max=self.config.backoff_max)(state)
+        if isinstance(exc, FullbayTransientError) and exc.retry_after is not None:
+            return min(exc.retry_after, self.config.retry_after_cap) + min(jitter, 1.0)
+        return jitter
+
+    def _before_sleep(self, state: RetryCallState) -> None:
+        self.stats.add(retries=1)
+        exc = state.outcome.exception() if state.outcome else None
+        delay = state.next_action.sleep if state.next_action else 0.0
+        self.log.warning(f"{exc}; retry {state.attempt_number}/{self.config.max_attempts - 1} in {delay:.1f}s")
+
+    # -- paging and windows -----------------------------------------------------
+
+    def iter_window_pages(self, start: date, end: date) -> Iterator[Page]:
+        """Pages of one window, in order. A window whose totals change between pages
+        raises a transient error so the caller can fetch the window again."""
+        page, total_pages, total_count, received = 1, None, None, 0
+        while True:
+            body = self.fetch_page(start, end, page)
+            pages, count = int(body["totalPages"]), int(body["totalCount"])
+            if total_pages is None:
+                total_pages, total_count = pages, count
+            elif (pages, count) != (total_pages, total_count):
+                raise FullbayTransientError(
+                    f"{INVOICES_ENDPOINT} {start}..{end}: totals changed between pages "
+                    f"({total_count} records/{total_pages} pages, then {count}/{pages})"
+                )
+            records = body["resultSet"]
+            received += len(records)
+            self.stats.add(pages=1, records=len(records))
+            yield Page(start, end, page, pages, count, records)
+            if page >= pages:
+                break
+            page += 1
+        if received != total_count:
+            raise FullbayTransientError(
+                f"{INVOICES_ENDPOINT} {start}..{end}: received {received} records, totalCount said {total_count}"
+            )
+
+    def iter_invoices(self, start: date, end: date) -> Iterator[dict[str, Any]]:
+        """Every invoice dated ``start..end``, one window and one page at a time."""
+        for window_start, window_end in date_windows(start, end, self.config.window_days):
+            for page in self.iter_window_pages(window_start, window_end):
+                yield from page.records
+
+    def close(self) -> None:
+        self._session.close()

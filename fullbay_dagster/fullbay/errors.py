@@ -1,0 +1,30 @@
+"""Error types that tell the caller whether retrying can help.
+
+Messages never contain the API key, the token or a URL with its query string.
+"""
+
+from __future__ import annotations
+
+
+class FullbayError(Exception):
+    """Base class for every error the Fullbay client raises."""
+
+
+class FullbayPermanentError(FullbayError):
+    """Retrying the same request cannot succeed (bad input, bad configuration)."""
+
+
+class FullbayAuthError(FullbayPermanentError):
+    """Fullbay rejected the key, the token or the caller's IP."""
+
+
+class FullbayTransientError(FullbayError):
+    """A failure that a later attempt may not see (429, 5xx, timeouts, resets, garbled bodies)."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class FullbayGaveUpError(FullbayError):
+    """Transient failures went on past the retry budget or the total deadline."""

@@ -1,0 +1,263 @@
+"""Turning one Fullbay invoice into a work-order row and its line rows.
+
+Fullbay's types wander (ids as strings or ints, money as numbers or strings,
+"" or null for empty, "Yes"/"No" flags, timestamps without a zone); every value
+goes through one of the parsers below so the warehouse gets exact types.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from typing import Any
+from zoneinfo import ZoneInfo
+
+CENT = Decimal("0.01")
+
+
+class RecordError(ValueError):
+    """The record cannot be loaded as it is (the reason names the field)."""
+
+
+def canonical_json(record: dict[str, Any]) -> str:
+    return json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def content_hash(record: dict[str, Any]) -> str:
+    """Stable across key order, so a re-pulled unchanged invoice hashes the same."""
+    return hashlib.sha256(canonical_json(record).encode()).hexdigest()
+
+
+def blank(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and value.strip() == "")
+
+
+def text(value: Any) -> str | None:
+    return None if blank(value) else str(value).strip()
+
+
+def ident(value: Any, name: str) -> str | None:
+    """Ids arrive as strings or ints; store them as text so both compare equal."""
+    if blank(value):
+        return None
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise RecordError(f"{name} must be a string or an integer, got {type(value).__name__}")
+    return str(value).strip()
+
+
+def decimal(value: Any, name: str) -> Decimal | None:
+    if blank(value):
+        return None
+    if isinstance(value, bool):
+        raise RecordError(f"{name} is a boolean, not a number")
+    try:
+        # str() first: Decimal(0.1) would keep the float's binary error.
+        number = Decimal(str(value).strip().replace(",", ""))
+    except InvalidOperation:
+        raise RecordError(f"{name} is not a number: {str(value)[:40]!r}") from None
+    if not number.is_finite():
+        raise RecordError(f"{name} is not a finite number: {value!r}")
+    return number
+
+
+def flag(value: Any, name: str) -> bool | None:
+    if blank(value):
+        return None
+    normalised = str(value).strip().lower()
+    if normalised in ("yes", "y", "1", "true"):
+        return True
+    if normalised in ("no", "n", "0", "false"):
+        return False
+    raise RecordError(f"{name} is not a Yes/No flag: {str(value)[:20]!r}")
+
+
+def parse_date(value: Any, name: str) -> date | None:
+    if blank(value):
+        return None
+    try:
+        return date.fromisoformat(str(value).strip()[:10])
+    except ValueError:
+        raise RecordError(f"{name} is not a YYYY-MM-DD date: {str(value)[:30]!r}") from None
+
+
+def parse_timestamp(value: Any, name: str, zone: ZoneInfo) -> datetime | None:
+    """Fullbay timestamps carry no zone; they are the shop's local time."""
+    if blank(value) or str(value).startswith("0000-00-00"):
+        return None
+    try:
+        parsed = datetime.strptime(str(value).strip(), "%Y-%m-%d %H:%M:%S")
+    except ValueError:
+        raise RecordError(f"{name} is not a 'YYYY-MM-DD HH:MM:SS' timestamp: {str(value)[:30]!r}") from None
+    return parsed.replace(tzinfo=zone)
+
+
+def _obj(value: Any, name: str) -> dict[str, Any]:
+    if blank(value):
+        return {}
+    if not isinstance(value, dict):
+        raise RecordError(f"{name} must be an object, got {type(value).__name__}")
+    return value
+
+
+def _list(value: Any, name: str) -> list[dict[str, Any]]:
+    if blank(value):
+        return []
+    if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
+        raise RecordError(f"{name} must be a list of objects")
+    return value
+
+
+def status_from_balance(balance: Decimal | None, total: Decimal | None) -> str:
+    """Fullbay has no status field; paid/open follows from the balance."""
+    if balance is None:
+        return "unknown"
+    if balance == 0:
+        return "paid"
+    if balance < 0:
+        return "credit"
+    if total is not None and balance < total:
+        return "partially_paid"
+    return "open"
+
+
+def invoice_key(record: dict[str, Any]) -> str:
+    key = ident(record.get("primaryKey"), "primaryKey")
+    if key is None:
+        raise RecordError("primaryKey is missing")
+    return key
+
+
+def invoice_day(record: dict[str, Any]) -> date:
+    day = parse_date(record.get("invoiceDate"), "invoiceDate")
+    if day is None:
+        raise RecordError("invoiceDate is missing")
+    return day
+
+
+@dataclass(frozen=True)
+class NormalisedInvoice:
+    work_order: dict[str, Any]
+    lines: list[dict[str, Any]]
+
+
+def normalise_invoice(record: dict[str, Any], zone: ZoneInfo) -> NormalisedInvoice:
+    """The work-order row (without bookkeeping columns) and its part, labor and misc lines."""
+    if not isinstance(record, dict):
+        raise RecordError(f"an invoice must be a JSON object, got {type(record).__name__}")
+    fullbay_id = invoice_key(record)
+    order = _obj(record.get("ServiceOrder"), "ServiceOrder")
+    customer = _obj(record.get("Customer"), "Customer") or _obj(order.get("Customer"), "ServiceOrder.Customer")
+    unit = _obj(order.get("Unit"), "ServiceOrder.Unit")
+    tax = _obj(record.get("TaxInformation"), "TaxInformation")
+
+    def money(name: str, source: dict[str, Any] = record, prefix: str = "") -> Decimal | None:
+        return decimal(source.get(name), prefix + name)
+
+    total, balance = money("total"), money("balance")
+    tax_amount = money("taxTotal") if not blank(record.get("taxTotal")) else money("taxTotal", tax, "TaxInformation.")
+    work_order = {
+        "fullbay_id": fullbay_id,
+        "work_order_number": text(order.get("repairOrderNumber")),
+        "invoice_number": text(record.get("invoiceNumber")),
+        "invoice_date": invoice_day(record),
+        "due_date": parse_date(record.get("dueDate"), "dueDate"),
+        "service_order_id": ident(order.get("primaryKey"), "ServiceOrder.primaryKey"),
+        "customer_id": ident(customer.get("customerId"), "Customer.customerId"),
+        "customer_name": text(customer.get("title")) or text(record.get("customerTitle")),
+        "shop_title": text(record.get("shopTitle")),
+        "vehicle_info": {k: unit.get(k) for k in sorted(unit)} or None,
+        "status": status_from_balance(balance, total),
+        "created_at": parse_timestamp(record.get("created"), "created", zone),
+        "total_amount": total,
+        "labor_amount": money("laborTotal"),
+        "parts_amount": money("partsTotal"),
+        "tax_amount": tax_amount,
+        "supplies_amount": money("suppliesTotal"),
+        "misc_amount": money("miscChargeTotal"),
+        "subtotal_amount": money("subTotal"),
+        "balance": balance,
+        "labor_hours": money("laborHoursTotal"),
+        "exported": flag(record.get("exported"), "exported"),
+        "so_created_at": parse_timestamp(order.get("created"), "ServiceOrder.created", zone),
+        "so_started_at": parse_timestamp(order.get("startDateTime"), "ServiceOrder.startDateTime", zone),
+        "so_completed_at": parse_timestamp(order.get("completionDateTime"), "ServiceOrder.completionDateTime", zone),
+    }
+    return NormalisedInvoice(work_order, _lines(fullbay_id, order, zone))
+
+
+def _lines(fullbay_id: str, order: dict[str, Any], zone: ZoneInfo) -> list[dict[str, Any]]:
+    lines: list[dict[str, Any]] = []
+
+    def line(kind: str, source_key: str, **values: Any) -> None:
+        lines.append({"fullbay_id": fullbay_id, "line_type": kind, "source_key": source_key, **values})
+
+    for c_index, complaint in enumerate(_list(order.get("Complaints"), "Complaints")):
+        where = f"Complaints[{c_index}]"
+        complaint_id = ident(complaint.get("primaryKey"), f"{where}.primaryKey") or f"#{c_index}"
+        technicians = [
+            text(t.get("technician"))
+            for t in _list(complaint.get("AssignedTechnicians"), f"{where}.AssignedTechnicians")
+            if text(t.get("technician"))
+        ]
+        for r_index, correction in enumerate(_list(complaint.get("Corrections"), f"{where}.Corrections")):
+            at = f"{where}.Corrections[{r_index}]"
+            correction_id = ident(correction.get("primaryKey"), f"{at}.primaryKey") or f"{complaint_id}#{r_index}"
+            title = text(correction.get("actualCorrection")) or text(correction.get("title"))
+            line(
+                "labor",
+                correction_id,
+                complaint_id=complaint_id,
+                description=title,
+                component=text(correction.get("globalComponent")),
+                quantity=decimal(correction.get("laborHoursTotal"), f"{at}.laborHoursTotal"),
+                unit_price=decimal(correction.get("laborRate"), f"{at}.laborRate"),
+                unit_cost=None,
+                amount=decimal(correction.get("laborTotal"), f"{at}.laborTotal") or Decimal(0),
+                taxable=flag(correction.get("taxable"), f"{at}.taxable"),
+                technicians=technicians or None,
+                created_at=parse_timestamp(correction.get("created"), f"{at}.created", zone),
+            )
+            for p_index, part in enumerate(_list(correction.get("Parts"), f"{at}.Parts")):
+                pt = f"{at}.Parts[{p_index}]"
+                quantity = decimal(part.get("quantity"), f"{pt}.quantity") or Decimal(0)
+                price = decimal(part.get("sellingPrice"), f"{pt}.sellingPrice") or Decimal(0)
+                line(
+                    "part",
+                    ident(part.get("primaryKey"), f"{pt}.primaryKey") or f"{correction_id}#{p_index}",
+                    complaint_id=complaint_id,
+                    description=text(part.get("description")),
+                    component=text(part.get("shopPartNumber")),
+                    quantity=quantity,
+                    unit_price=price,
+                    unit_cost=decimal(part.get("cost"), f"{pt}.cost"),
+                    amount=(quantity * price).quantize(CENT, ROUND_HALF_UP),
+                    taxable=flag(part.get("taxable"), f"{pt}.taxable"),
+                    technicians=None,
+                    created_at=parse_timestamp(part.get("created"), f"{pt}.created", zone),
+                )
+    for m_index, charge in enumerate(_list(order.get("MiscCharges"), "MiscCharges")):
+        mt = f"MiscCharges[{m_index}]"
+        line(
+            "misc",
+            ident(charge.get("primaryKey"), f"{mt}.primaryKey") or f"#{m_index}",
+            complaint_id=None,
+            description=text(charge.get("description")),
+            component=None,
+            quantity=Decimal(1),
+            unit_price=decimal(charge.get("amount"), f"{mt}.amount"),
+            unit_cost=None,
+            amount=decimal(charge.get("amount"), f"{mt}.amount") or Decimal(0),
+            taxable=flag(charge.get("taxable"), f"{mt}.taxable"),
+            technicians=None,
+            created_at=None,
+        )
+    seen: set[tuple[str, str]] = set()
+    for item in lines:
+        key = (item["line_type"], item["source_key"])
+        if key in seen:
+            raise RecordError(f"two {key[0]} lines share the key {key[1]!r}")
+        seen.add(key)
+    return lines

@@ -1,0 +1,90 @@
+"""Fetch a date range into per-day JSON-lines files on local disk.
+
+Why spool: one request window covers up to seven days, but each day is loaded
+in its own transaction; and the API can take minutes, which must not be spent
+inside a database transaction. Files keep memory flat however large a day is.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import IO, Any
+
+from fullbay_dagster.fullbay.client import FullbayClient
+from fullbay_dagster.fullbay.errors import FullbayError, FullbayTransientError
+from fullbay_dagster.fullbay.windows import date_windows, days_in
+
+WINDOW_ATTEMPTS = 3  # a window whose totals shift under us is fetched again from page 1
+
+
+@dataclass
+class SpoolResult:
+    directory: Path
+    counts: dict[date, int] = field(default_factory=dict)
+    misdated: int = 0
+
+    def path(self, day: date) -> Path:
+        return self.directory / f"{day.isoformat()}.jsonl"
+
+    def records(self, day: date) -> Iterator[dict[str, Any]]:
+        with self.path(day).open(encoding="utf-8") as handle:
+            for line in handle:
+                yield json.loads(line)
+
+
+def fetch_range(client: FullbayClient, start: date, end: date, directory: Path) -> SpoolResult:
+    """Fetch ``start..end`` window by window, up to ``max_in_flight`` windows at once."""
+    result = SpoolResult(directory)
+    windows = list(date_windows(start, end, client.config.window_days))
+    with ThreadPoolExecutor(max_workers=client.config.max_in_flight, thread_name_prefix="fullbay") as pool:
+        for counts, misdated in pool.map(lambda w: _fetch_window(client, w[0], w[1], result), windows):
+            result.counts.update(counts)
+            result.misdated += misdated
+    return result
+
+
+def _fetch_window(client: FullbayClient, start: date, end: date, spool: SpoolResult) -> tuple[dict[date, int], int]:
+    for attempt in range(1, WINDOW_ATTEMPTS + 1):
+        try:
+            return _write_window(client, start, end, spool)
+        except FullbayTransientError as exc:
+            if attempt == WINDOW_ATTEMPTS:
+                raise FullbayError(
+                    f"window {start}..{end} stayed inconsistent after {attempt} fetches: {exc}"
+                ) from None
+            client.log.warning(f"{exc}; fetching the window again ({attempt}/{WINDOW_ATTEMPTS - 1})")
+    raise AssertionError("unreachable")
+
+
+def _write_window(client: FullbayClient, start: date, end: date, spool: SpoolResult) -> tuple[dict[date, int], int]:
+    days = days_in(start, end)
+    counts = dict.fromkeys(days, 0)
+    handles: dict[date, IO[str]] = {day: spool.path(day).open("w", encoding="utf-8") for day in days}
+    misdated = 0
+    try:
+        for page in client.iter_window_pages(start, end):
+            for record in page.records:
+                day = _record_day(record)
+                if day not in handles:
+                    # Outside the window we asked for: keep it with the window's first
+                    # day so the loader sees it and rejects it loudly, never silently.
+                    misdated += 1
+                    day = start
+                handles[day].write(json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n")
+                counts[day] += 1
+    finally:
+        for handle in handles.values():
+            handle.close()
+    return counts, misdated
+
+
+def _record_day(record: Any) -> date | None:
+    try:
+        return date.fromisoformat(str(record.get("invoiceDate"))[:10])
+    except (AttributeError, ValueError):
+        return None

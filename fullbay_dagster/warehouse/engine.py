@@ -1,0 +1,83 @@
+"""Database URLs and engines.
+
+Users and the RDS docs write ``postgresql://user@host:5432/db``; SQLAlchemy 2.1
+maps that to psycopg 3, which this project does not install, so plain PostgreSQL
+URLs are routed to psycopg2 here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import URL, Engine, create_engine, event, make_url
+from sqlalchemy.exc import ArgumentError
+
+PG_DRIVER = "postgresql+psycopg2"
+SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
+
+
+class WarehouseConfigError(ValueError):
+    """The database settings cannot work; the message says which one."""
+
+
+def normalise_url(url: str | URL) -> URL:
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise WarehouseConfigError(
+            "DATABASE_URL is not a database URL (expected e.g. postgresql://user:pass@host:5432/db)"
+        ) from None
+    if parsed.drivername in ("postgres", "postgresql"):
+        parsed = parsed.set(drivername=PG_DRIVER)
+    if not parsed.drivername.startswith(("postgresql", "sqlite")):
+        raise WarehouseConfigError(
+            f"Unsupported database {parsed.drivername!r}: use PostgreSQL (postgresql://...) or SQLite (sqlite:///...)"
+        )
+    return parsed
+
+
+def url_from_parts(host: str, port: int, name: str, user: str, password: str | None) -> URL:
+    return URL.create(PG_DRIVER, username=user, password=password, host=host, port=port, database=name)
+
+
+def describe(url: URL) -> str:
+    """Host, port and database, never the password: safe for logs and errors."""
+    if url.get_backend_name() == "sqlite":
+        return f"sqlite {url.database or ':memory:'}"
+    return f"postgresql {url.host}:{url.port or 5432}/{url.database}"
+
+
+def make_engine(
+    url: str | URL,
+    *,
+    sslmode: str | None = None,
+    pool_size: int = 5,
+    max_overflow: int = 5,
+    connect_timeout: int = 10,
+    application_name: str = "fullbay-dagster",
+) -> Engine:
+    parsed = normalise_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        engine = create_engine(parsed, connect_args={"timeout": 60})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    if sslmode is not None and sslmode not in SSL_MODES:
+        raise WarehouseConfigError(f"DB_SSLMODE must be one of {', '.join(SSL_MODES)}, got {sslmode!r}")
+    connect_args: dict[str, Any] = {"connect_timeout": connect_timeout, "application_name": application_name}
+    if sslmode:
+        connect_args["sslmode"] = sslmode
+    return create_engine(
+        parsed,
+        pool_size=pool_size,
+        max_overflow=max_overflow,
+        pool_pre_ping=True,  # RDS drops idle connections; test before use.
+        pool_recycle=1800,
+        connect_args=connect_args,
+    )
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.close()

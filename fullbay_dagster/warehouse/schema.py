@@ -1,0 +1,123 @@
+"""Warehouse tables (SQLAlchemy Core). Alembic migrations in ``migrations/`` create
+and evolve them; this module is what the loaders and the autogenerate diff read."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    Numeric,
+    String,
+    Table,
+    Text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+
+metadata = MetaData()
+
+# JSONB on PostgreSQL (indexable, compact); plain JSON text on SQLite.
+Json = JSON().with_variant(JSONB(), "postgresql")
+Money = Numeric(16, 4)
+Timestamp = DateTime(timezone=True)
+
+raw_work_orders = Table(
+    "fullbay_raw_work_orders",
+    metadata,
+    Column("fullbay_id", String(64), primary_key=True, comment="invoice primaryKey"),
+    Column("invoice_date", Date, nullable=False, index=True),
+    Column("raw_data", Json, nullable=False, comment="the invoice exactly as the API returned it"),
+    Column("content_hash", String(64), nullable=False, comment="sha256 of the canonical JSON"),
+    Column("first_seen_at", Timestamp, nullable=False),
+    Column("last_seen_at", Timestamp, nullable=False),
+    Column("last_changed_at", Timestamp, nullable=False),
+    Column("deleted_at", Timestamp, comment="set when the invoice vanished from its day's answer"),
+    Column("last_run_id", String(64)),
+)
+
+work_orders = Table(
+    "fullbay_work_orders",
+    metadata,
+    Column("fullbay_id", String(64), primary_key=True),
+    Column("work_order_number", String(64), comment="ServiceOrder.repairOrderNumber (RO #)"),
+    Column("invoice_number", String(64)),
+    Column("invoice_date", Date, nullable=False, index=True),
+    Column("due_date", Date),
+    Column("service_order_id", String(64)),
+    Column("customer_id", String(64), index=True),
+    Column("customer_name", Text),
+    Column("shop_title", Text),
+    Column("vehicle_info", Json),
+    Column("status", String(20), nullable=False, comment="from balance: paid, partially_paid, open, credit"),
+    Column("created_at", Timestamp, comment="invoice created, shop timezone"),
+    Column("updated_at", Timestamp, nullable=False, comment="when this row's content last changed"),
+    Column("total_amount", Money),
+    Column("labor_amount", Money),
+    Column("parts_amount", Money),
+    Column("tax_amount", Money),
+    Column("supplies_amount", Money),
+    Column("misc_amount", Money),
+    Column("subtotal_amount", Money),
+    Column("balance", Money),
+    Column("labor_hours", Money),
+    Column("exported", Boolean),
+    Column("so_created_at", Timestamp),
+    Column("so_started_at", Timestamp),
+    Column("so_completed_at", Timestamp),
+    Column("raw_data", Json, nullable=False),
+    Column("content_hash", String(64), nullable=False),
+    Column("ingestion_timestamp", Timestamp, nullable=False),
+    Column("ingestion_source", String(200), nullable=False),
+    Column("deleted_at", Timestamp),
+)
+
+work_order_lines = Table(
+    "fullbay_work_order_lines",
+    metadata,
+    Column(
+        "fullbay_id",
+        String(64),
+        ForeignKey("fullbay_work_orders.fullbay_id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("line_type", String(10), primary_key=True, comment="part, labor or misc"),
+    Column("source_key", String(64), primary_key=True, comment="Fullbay's key of the part/correction/charge"),
+    Column("complaint_id", String(64)),
+    Column("description", Text),
+    Column("component", Text, comment="part number for parts, global component for labor"),
+    Column("quantity", Money, comment="units for parts, hours for labor"),
+    Column("unit_price", Money),
+    Column("unit_cost", Money),
+    Column("amount", Money, nullable=False, comment="what the customer pays for the line"),
+    Column("taxable", Boolean),
+    Column("technicians", Json),
+    Column("created_at", Timestamp),
+)
+
+ingestion_metadata = Table(
+    "ingestion_metadata",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True),
+    Column("execution_id", String(200), nullable=False, unique=True, comment="<run id>:<partition>"),
+    Column("partition_key", String(20), nullable=False),
+    Column("dagster_run_id", String(64)),
+    Column("start_time", Timestamp, nullable=False),
+    Column("end_time", Timestamp),
+    Column("status", String(20), nullable=False, comment="running, success or failed"),
+    Column("records_processed", Integer, nullable=False, default=0),
+    Column("records_inserted", Integer, nullable=False, default=0),
+    Column("records_updated", Integer, nullable=False, default=0),
+    Column("records_unchanged", Integer, nullable=False, default=0),
+    Column("records_deleted", Integer, nullable=False, default=0),
+    Column("api_record_count", Integer, comment="records the API returned for the day"),
+    Column("error_message", Text),
+    Column("api_endpoint", String(200)),
+    Index("ix_ingestion_metadata_partition", "partition_key", "start_time"),
+)

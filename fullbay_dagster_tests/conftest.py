@@ -1,0 +1,56 @@
+"""Shared fixtures: a fresh PostgreSQL database per test module and a live simulator.
+
+The server comes from FULLBAY_TEST_DATABASE_URL (default: the local server with
+trust auth); every database made here is dropped afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import Engine, create_engine, make_url, text
+
+from fullbay_dagster.fullbay.simulator import Simulator, SimulatorConfig
+from fullbay_dagster.warehouse import migrate
+from fullbay_dagster.warehouse.engine import make_engine, normalise_url
+
+SERVER_URL = os.environ.get("FULLBAY_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+TEST_KEY = "test-key-7f3c9a52-1b2d-4e8f-9a0b-c1d2e3f4a5b6"
+
+
+def _admin_engine() -> Engine:
+    return create_engine(normalise_url(SERVER_URL), isolation_level="AUTOCOMMIT")
+
+
+@pytest.fixture()
+def pg_url() -> Iterator[str]:
+    """URL of a new, empty PostgreSQL database, dropped after the test."""
+    name = f"fullbay_test_{uuid.uuid4().hex[:12]}"
+    admin = _admin_engine()
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    url = make_url(SERVER_URL).set(database=name)
+    try:
+        yield url.render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture()
+def pg_engine(pg_url: str) -> Iterator[Engine]:
+    engine = make_engine(pg_url)
+    migrate.upgrade(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture()
+def simulator() -> Iterator[Simulator]:
+    config = SimulatorConfig(api_key=TEST_KEY, invoices_per_day=12, page_size=5, expected_ip="127.0.0.1", seed=3)
+    with Simulator(config) as running:
+        yield running

@@ -1,0 +1,185 @@
+"""End to end: Dagster runs against the simulator over HTTP and a real PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import date, timedelta
+
+import pytest
+from dagster import AssetKey, DagsterInstance, ExecuteInProcessResult, instance_for_test
+from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+from sqlalchemy import Engine, func, select
+
+from fullbay_dagster.defs.definitions import JOB_NAME, build_definitions
+from fullbay_dagster.defs.settings import load_settings
+from fullbay_dagster.fullbay.simulator import Simulator
+from fullbay_dagster.warehouse.engine import make_engine, normalise_url
+from fullbay_dagster.warehouse.loader import table_checksum
+from fullbay_dagster.warehouse.schema import ingestion_metadata, raw_work_orders, work_order_lines, work_orders
+from fullbay_dagster_tests.conftest import TEST_KEY
+
+DAY = date(2025, 3, 12)
+Run = Callable[..., ExecuteInProcessResult]
+
+
+@pytest.fixture()
+def env(monkeypatch: pytest.MonkeyPatch, simulator: Simulator, pg_url: str) -> dict[str, str]:
+    values = {
+        "DATABASE_URL": pg_url,
+        "FULLBAY_API_KEY": TEST_KEY,
+        "FULLBAY_API_BASE_URL": simulator.url,
+        "FULLBAY_PUBLIC_IP": "127.0.0.1",
+        "FULLBAY_START_DATE": "2025-01-01",
+    }
+    for name in ("DB_HOST", "DB_NAME", "DB_USER", "DB_PASSWORD", "DB_PORT", "DB_SSLMODE", "SCHEDULE_EXPRESSION"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in values.items():
+        monkeypatch.setenv(name, value)
+    return values
+
+
+@pytest.fixture()
+def engine(env: dict[str, str]) -> Iterator[Engine]:
+    engine = make_engine(env["DATABASE_URL"])
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture()
+def run(env: dict[str, str]) -> Run:
+    def execute(first: date, last: date | None = None, instance: DagsterInstance | None = None, **kw: object):
+        job = build_definitions(load_settings()).resolve_job_def(JOB_NAME)
+        tags = {
+            ASSET_PARTITION_RANGE_START_TAG: first.isoformat(),
+            ASSET_PARTITION_RANGE_END_TAG: (last or first).isoformat(),
+        }
+        return job.execute_in_process(instance=instance or DagsterInstance.ephemeral(), tags=tags, **kw)
+
+    return execute
+
+
+def business_checksums(engine: Engine) -> dict[str, str]:
+    """Every table's digest, leaving out only bookkeeping that a rerun must move."""
+    return {
+        "raw": table_checksum(engine, raw_work_orders, exclude=["last_seen_at", "last_run_id"]),
+        "work_orders": table_checksum(engine, work_orders),
+        "lines": table_checksum(engine, work_order_lines),
+    }
+
+
+def count(engine: Engine, table, *where) -> int:  # type: ignore[no-untyped-def]
+    with engine.connect() as connection:
+        return int(connection.execute(select(func.count()).select_from(table).where(*where)).scalar_one())
+
+
+def materialization_metadata(result: ExecuteInProcessResult, asset: str) -> dict[str, object]:
+    [event] = [e for e in result.get_asset_materialization_events() if e.asset_key.to_user_string() == asset]
+    return {k: v.value for k, v in event.materialization.metadata.items()}
+
+
+def test_one_partition_lands_and_a_rerun_changes_nothing(run: Run, engine: Engine, simulator: Simulator) -> None:
+    first = run(DAY)
+    assert first.success
+    per_day = simulator.config.invoices_per_day
+    assert count(engine, work_orders, work_orders.c.invoice_date == DAY) == per_day
+    assert count(engine, work_order_lines) > per_day
+    meta = materialization_metadata(first, "work_orders")
+    assert meta["dagster/row_count"] == per_day and meta["inserted"] == per_day
+    raw_meta = materialization_metadata(first, "raw_work_orders")
+    assert raw_meta["api_requests"] == raw_meta["api_pages"] == -(-per_day // simulator.config.page_size)
+    checks = {c.check_name: c.passed for c in first.get_asset_check_evaluations()}
+    assert checks == {"unique_fullbay_id": True, "line_sums_match_totals": True, "rows_match_api_count": True}
+    before = business_checksums(engine)
+
+    second = run(DAY)
+    assert second.success
+    assert business_checksums(engine) == before
+    meta = materialization_metadata(second, "work_orders")
+    assert (meta["inserted"], meta["updated"], meta["unchanged"]) == (0, 0, per_day)
+    with engine.connect() as connection:
+        statuses = connection.execute(select(ingestion_metadata.c.status, ingestion_metadata.c.records_processed)).all()
+    assert sorted(statuses) == [("success", per_day), ("success", per_day)]
+
+
+def test_balances_paid_later_update_rows_instead_of_duplicating(run: Run, engine: Engine, simulator: Simulator) -> None:
+    simulator.set_as_of(DAY + timedelta(days=1))
+    assert run(DAY).success
+    with engine.connect() as connection:
+        before = dict(connection.execute(select(work_orders.c.fullbay_id, work_orders.c.balance)).all())
+    simulator.set_as_of(DAY + timedelta(days=60))
+    result = run(DAY)
+    assert result.success
+    with engine.connect() as connection:
+        after = dict(connection.execute(select(work_orders.c.fullbay_id, work_orders.c.balance)).all())
+    changed = sum(1 for key in before if before[key] != after[key])
+    assert set(after) == set(before)
+    assert changed > 0
+    assert materialization_metadata(result, "work_orders")["updated"] == changed
+
+
+def test_fourteen_days_in_one_run_never_ask_for_more_than_seven(run: Run, engine: Engine, simulator: Simulator) -> None:
+    last = DAY + timedelta(days=13)
+    result = run(DAY, last)
+    assert result.success
+    assert len({r.run_id for r in [result]}) == 1
+    assert count(engine, work_orders) == 14 * simulator.config.invoices_per_day
+    spans = [
+        (date.fromisoformat(r["endDate"]) - date.fromisoformat(r["startDate"])).days + 1 for r in simulator.requests()
+    ]
+    assert max(spans) == 7
+    assert count(engine, ingestion_metadata, ingestion_metadata.c.status == "success") == 14
+
+
+def test_auth_failure_fails_the_run_records_it_and_commits_nothing(
+    run: Run, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FULLBAY_PUBLIC_IP", "203.0.113.77")
+    result = run(DAY, raise_on_error=False)
+    assert not result.success
+    assert count(engine, raw_work_orders) == 0 and count(engine, work_orders) == 0
+    with engine.connect() as connection:
+        [row] = connection.execute(select(ingestion_metadata)).all()
+    assert row.status == "failed"
+    assert "FullbayAuthError" in row.error_message and "allow-list" in row.error_message
+    assert TEST_KEY not in row.error_message
+
+
+def test_transient_faults_within_a_run_are_survived(run: Run, engine: Engine, simulator: Simulator) -> None:
+    simulator.queue_faults("503", "reset", "malformed")
+    result = run(DAY)
+    assert result.success
+    assert materialization_metadata(result, "raw_work_orders")["api_retries"] == 3
+    assert count(engine, work_orders) == simulator.config.invoices_per_day
+
+
+def test_missing_database_configuration_is_a_clear_error(run: Run, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DATABASE_URL")
+    result = run(DAY, raise_on_error=False)
+    assert not result.success
+    [failure] = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+    assert "No warehouse database is configured" in str(failure.event_specific_data.error)
+
+
+def test_unreachable_database_names_host_and_port(run: Run, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATABASE_URL", "postgresql://fullbay:Sup3rS3cret@127.0.0.1:9/warehouse")
+    result = run(DAY, raise_on_error=False)
+    assert not result.success
+    [failure] = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+    message = str(failure.event_specific_data.error)
+    assert "127.0.0.1:9/warehouse" in message
+    assert "Sup3rS3cret" not in message
+
+
+def test_runs_against_an_instance_stored_in_postgresql(run: Run, engine: Engine, pg_url: str) -> None:
+    # dagster-postgres hands its URL to SQLAlchemy as is: name the installed driver.
+    instance_url = normalise_url(pg_url).render_as_string(hide_password=False)
+    assert instance_url.startswith("postgresql+psycopg2://")
+    overrides = {"storage": {"postgres": {"postgres_url": instance_url}}}
+    with instance_for_test(overrides=overrides) as instance:
+        result = run(DAY, instance=instance)
+        assert result.success
+        stored = instance.get_run_by_id(result.run_id)
+        assert stored is not None and stored.is_success
+        records = instance.fetch_materializations(records_filter=AssetKey("work_orders"), limit=10).records
+        assert [r.partition_key for r in records] == [DAY.isoformat()]
+    assert count(engine, work_orders) > 0

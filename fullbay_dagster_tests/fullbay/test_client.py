@@ -1,0 +1,332 @@
+"""The Fullbay client against the simulator over real HTTP."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import threading
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from fullbay_dagster.fullbay.auth import make_token, today_in
+from fullbay_dagster.fullbay.client import FullbayClient, FullbayClientConfig
+from fullbay_dagster.fullbay.errors import (
+    FullbayAuthError,
+    FullbayGaveUpError,
+    FullbayPermanentError,
+    FullbayTransientError,
+)
+from fullbay_dagster.fullbay.simulator import Simulator
+from fullbay_dagster.fullbay.spool import fetch_range
+from fullbay_dagster.fullbay.windows import date_windows
+from fullbay_dagster_tests.conftest import TEST_KEY
+
+DAY = date(2025, 3, 12)
+
+
+class Captured(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+def make_client(simulator: Simulator, **overrides: object) -> tuple[FullbayClient, Captured]:
+    settings: dict[str, object] = {
+        "api_key": TEST_KEY,
+        "base_url": simulator.url,
+        "public_ip": "127.0.0.1",
+        "min_interval": 0.0,
+        "backoff_initial": 0.01,
+        "backoff_max": 0.05,
+        "retry_after_cap": 0.05,
+        "read_timeout": 5.0,
+        **overrides,
+    }
+    logger = logging.getLogger(f"test-client-{id(simulator)}")
+    captured = Captured()
+    logger.addHandler(captured)
+    logger.setLevel(logging.DEBUG)
+    return FullbayClient(FullbayClientConfig(**settings), logger=logger), captured  # type: ignore[arg-type]
+
+
+# -- token and windows ------------------------------------------------------------
+
+
+def test_token_is_sha1_of_key_today_and_ip() -> None:
+    expected = hashlib.sha1(b"abc-1232025-03-12203.0.113.9").hexdigest()
+    assert make_token("abc-123", date(2025, 3, 12), "203.0.113.9") == expected
+    assert re.fullmatch(r"[0-9a-f]{40}", expected)
+
+
+def test_token_day_follows_the_configured_timezone() -> None:
+    late_utc = datetime(2025, 3, 12, 23, 30, tzinfo=UTC)
+    assert today_in("UTC", late_utc) == date(2025, 3, 12)
+    assert today_in("Pacific/Auckland", late_utc) == date(2025, 3, 13)
+    assert today_in("America/Chicago", datetime(2025, 3, 12, 3, 0, tzinfo=UTC)) == date(2025, 3, 11)
+
+
+def test_client_token_is_cached_and_uses_the_configured_ip(simulator: Simulator) -> None:
+    client, _ = make_client(simulator, public_ip="198.51.100.7")
+    assert client.token() == make_token(TEST_KEY, today_in("UTC"), "198.51.100.7")
+    assert client.token() is client.token()
+
+
+@pytest.mark.parametrize(
+    ("days", "expected"),
+    [(1, [(0, 0)]), (7, [(0, 6)]), (8, [(0, 6), (7, 7)]), (14, [(0, 6), (7, 13)]), (15, [(0, 6), (7, 13), (14, 14)])],
+)
+def test_windows_never_exceed_seven_days(days: int, expected: list[tuple[int, int]]) -> None:
+    windows = list(date_windows(DAY, DAY + timedelta(days=days - 1)))
+    assert windows == [(DAY + timedelta(days=a), DAY + timedelta(days=b)) for a, b in expected]
+
+
+def test_windows_reject_bad_ranges() -> None:
+    with pytest.raises(ValueError, match="before"):
+        list(date_windows(DAY, DAY - timedelta(days=1)))
+    with pytest.raises(ValueError, match="between 1 and 7"):
+        list(date_windows(DAY, DAY, max_days=8))
+
+
+def test_config_rejects_bad_values() -> None:
+    with pytest.raises(ValueError, match="FULLBAY_API_KEY"):
+        FullbayClientConfig(api_key="")
+    with pytest.raises(ValueError, match="http"):
+        FullbayClientConfig(api_key="k", base_url="app.fullbay.com/services")
+    with pytest.raises(FullbayPermanentError, match="FULLBAY_PUBLIC_IP"):
+        FullbayClientConfig(api_key="k", public_ip="not-an-ip")
+    assert TEST_KEY not in repr(FullbayClientConfig(api_key=TEST_KEY))
+
+
+# -- paging ------------------------------------------------------------------------
+
+
+def test_pages_until_total_pages_and_yields_every_record_once(simulator: Simulator) -> None:
+    client, _ = make_client(simulator)
+    records = list(client.iter_invoices(DAY, DAY + timedelta(days=2)))
+    per_day = simulator.config.invoices_per_day
+    assert len(records) == 3 * per_day
+    assert len({r["primaryKey"] for r in records}) == 3 * per_day
+    pages = -(-3 * per_day // simulator.config.page_size)
+    assert client.stats.as_dict() == {"requests": pages, "pages": pages, "retries": 0, "records": 3 * per_day}
+    assert [r["page"] for r in simulator.requests()] == list(range(1, pages + 1))
+
+
+def test_long_ranges_are_split_into_windows_of_at_most_seven_days(simulator: Simulator) -> None:
+    client, _ = make_client(simulator)
+    records = list(client.iter_invoices(DAY, DAY + timedelta(days=15)))
+    assert len(records) == 16 * simulator.config.invoices_per_day
+    spans = {
+        (date.fromisoformat(r["endDate"]) - date.fromisoformat(r["startDate"])).days + 1 for r in simulator.requests()
+    }
+    assert max(spans) <= 7
+
+
+def test_an_empty_day_is_one_request_and_no_records(simulator: Simulator) -> None:
+    simulator.configure(invoices_per_day=0)
+    client, _ = make_client(simulator)
+    assert list(client.iter_invoices(DAY, DAY)) == []
+    assert client.stats.requests == 1
+
+
+def test_a_window_longer_than_seven_days_is_never_sent(simulator: Simulator) -> None:
+    client, _ = make_client(simulator)
+    with pytest.raises(ValueError, match="window"):
+        client.fetch_page(DAY, DAY + timedelta(days=7), 1)
+    assert simulator.requests() == []
+
+
+# -- transient faults ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "fault", ["429", "429-no-retry-after", "500", "502", "503", "504", "reset", "malformed", "html", "fail"]
+)
+def test_transient_faults_are_retried_and_the_data_is_complete(simulator: Simulator, fault: str) -> None:
+    clean, _ = make_client(simulator)
+    expected = list(clean.iter_invoices(DAY, DAY))
+    simulator.clear_requests()
+    client, log = make_client(simulator)
+    simulator.queue_faults(fault)
+    records = list(client.iter_invoices(DAY, DAY))
+    assert records == expected
+    assert client.stats.retries == 1
+    assert simulator.requests()[0]["fault"] == fault
+    assert any("retry 1/" in message for message in log.messages)
+
+
+def test_huge_retry_after_is_capped(simulator: Simulator) -> None:
+    client, log = make_client(simulator, retry_after_cap=0.2)
+    simulator.queue_faults("429-huge")
+    assert len(list(client.iter_invoices(DAY, DAY))) == simulator.config.invoices_per_day
+    delays = [float(m) for m in re.findall(r"retry 1/\d+ in ([\d.]+)s", " ".join(log.messages))]
+    assert delays and delays[0] <= 0.2 + 1.0  # the cap plus at most one second of jitter
+
+
+def test_retry_after_is_honoured(simulator: Simulator) -> None:
+    simulator.configure(retry_after=1)
+    client, log = make_client(simulator, retry_after_cap=30)
+    simulator.queue_faults("429")
+    list(client.iter_invoices(DAY, DAY))
+    delays = [float(m) for m in re.findall(r"retry 1/\d+ in ([\d.]+)s", " ".join(log.messages))]
+    assert delays and delays[0] >= 1.0
+
+
+def test_read_timeout_is_retried(simulator: Simulator) -> None:
+    simulator.configure(slow_seconds=1.5)
+    client, _ = make_client(simulator, read_timeout=0.3)
+    simulator.queue_faults("timeout")
+    assert len(list(client.iter_invoices(DAY, DAY))) == simulator.config.invoices_per_day
+    assert client.stats.retries == 1
+
+
+def test_gives_up_after_max_attempts_with_a_clear_message(simulator: Simulator) -> None:
+    client, _ = make_client(simulator, max_attempts=3)
+    simulator.queue_faults("503", "503", "503", "503")
+    with pytest.raises(FullbayGaveUpError, match=r"after 3 attempts: .*HTTP 503") as caught:
+        list(client.iter_invoices(DAY, DAY))
+    assert len(simulator.requests()) == 3
+    assert TEST_KEY not in str(caught.value)
+
+
+# -- permanent faults ------------------------------------------------------------------
+
+
+def test_bad_key_fails_fast_without_retrying(simulator: Simulator) -> None:
+    client, _ = make_client(simulator, api_key="wrong-key")
+    with pytest.raises(FullbayAuthError, match="FULLBAY_API_KEY") as caught:
+        list(client.iter_invoices(DAY, DAY))
+    assert len(simulator.requests()) == 1
+    assert "wrong-key" not in str(caught.value)
+
+
+def test_ip_not_allow_listed_fails_fast_and_names_the_ip(simulator: Simulator) -> None:
+    client, _ = make_client(simulator, public_ip="203.0.113.50")
+    with pytest.raises(FullbayAuthError, match=r"203\.0\.113\.50.*allow-list") as caught:
+        list(client.iter_invoices(DAY, DAY))
+    assert len(simulator.requests()) == 1
+    assert TEST_KEY not in str(caught.value) and client.token() not in str(caught.value)
+
+
+def test_envelope_that_does_not_add_up_is_an_error() -> None:
+    body = {"status": "SUCCESS", "resultCount": 3, "totalCount": 3, "currentPage": 1, "totalPages": 1}
+    with pytest.raises(FullbayTransientError, match="resultCount 3 but resultSet holds 2"):
+        FullbayClient._check_envelope("x", {**body, "resultSet": [{}, {}]}, 1)
+    with pytest.raises(FullbayTransientError, match="asked for page 2"):
+        FullbayClient._check_envelope("x", {**body, "resultSet": [{}, {}, {}]}, 2)
+    with pytest.raises(FullbayTransientError, match="no resultSet"):
+        FullbayClient._check_envelope("x", body, 1)
+
+
+# -- secrets ---------------------------------------------------------------------------------
+
+
+def test_connection_errors_do_not_leak_the_key_or_token(caplog: pytest.LogCaptureFixture) -> None:
+    client = FullbayClient(
+        FullbayClientConfig(
+            api_key=TEST_KEY,
+            base_url="http://127.0.0.1:9/services",  # discard port: nothing listens
+            public_ip="127.0.0.1",
+            max_attempts=2,
+            backoff_initial=0.01,
+            backoff_max=0.01,
+            min_interval=0,
+        )
+    )
+    caplog.set_level(logging.DEBUG)
+    with pytest.raises(FullbayGaveUpError) as caught:
+        list(client.iter_invoices(DAY, DAY))
+    token = client.token()
+    text = str(caught.value) + repr(caught.value) + caplog.text
+    assert "ConnectionError" in str(caught.value)
+    assert TEST_KEY not in text and token not in text
+    assert caught.value.__cause__ is None
+
+
+def test_urllib3_debug_lines_are_redacted(simulator: Simulator, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG, logger="urllib3")
+    client, _ = make_client(simulator)
+    list(client.iter_invoices(DAY, DAY))
+    request_lines = [r.getMessage() for r in caplog.records if "getInvoices.php" in r.getMessage()]
+    assert request_lines, "urllib3 should log the request line at DEBUG"
+    assert all(TEST_KEY not in line and client.token() not in line for line in request_lines)
+
+
+# -- IP detection ----------------------------------------------------------------------------
+
+
+@pytest.fixture()
+def ip_echo() -> Iterator[tuple[str, list[str]]]:
+    answers = ["127.0.0.1\n"]
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = answers[0].encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/", answers
+    server.shutdown()
+    server.server_close()
+
+
+def test_public_ip_is_detected_once_and_used_for_the_token(
+    simulator: Simulator, ip_echo: tuple[str, list[str]]
+) -> None:
+    url, _ = ip_echo
+    client, _ = make_client(simulator, public_ip=None, ip_echo_url=url)
+    assert len(list(client.iter_invoices(DAY, DAY))) == simulator.config.invoices_per_day
+    assert client.public_ip() == "127.0.0.1"
+
+
+def test_garbage_from_the_ip_echo_service_is_a_clear_error(
+    simulator: Simulator, ip_echo: tuple[str, list[str]]
+) -> None:
+    url, answers = ip_echo
+    answers[0] = "<html>oops</html>"
+    client, _ = make_client(simulator, public_ip=None, ip_echo_url=url)
+    with pytest.raises(FullbayPermanentError, match="not an IP address"):
+        list(client.iter_invoices(DAY, DAY))
+
+
+def test_auth_failure_with_a_detected_ip_detects_again_once(
+    simulator: Simulator, ip_echo: tuple[str, list[str]]
+) -> None:
+    url, answers = ip_echo
+    answers[0] = "198.51.100.1"  # a stale egress IP; the simulator expects 127.0.0.1
+    client, log = make_client(simulator, public_ip=None, ip_echo_url=url)
+    client.public_ip()
+    answers[0] = "127.0.0.1"
+    assert len(list(client.iter_invoices(DAY, DAY))) == simulator.config.invoices_per_day
+    assert any("detecting the public IP again" in m for m in log.messages)
+
+
+# -- spooling ------------------------------------------------------------------------------------
+
+
+def test_fetch_range_spools_each_day_into_its_own_file(simulator: Simulator, tmp_path: Path) -> None:
+    client, _ = make_client(simulator, max_in_flight=2)
+    result = fetch_range(client, DAY, DAY + timedelta(days=15), tmp_path)
+    per_day = simulator.config.invoices_per_day
+    assert result.counts == {DAY + timedelta(days=n): per_day for n in range(16)}
+    for day in result.counts:
+        records = list(result.records(day))
+        assert len(records) == per_day
+        assert {r["invoiceDate"] for r in records} == {day.isoformat()}
+    windows = {(r["startDate"], r["endDate"]) for r in simulator.requests()}
+    assert len(windows) == 3

@@ -1,0 +1,44 @@
+from setuptools import find_packages, setup
+
+DAGSTER = "1.13.27"  # dagster-aws / dagster-postgres 0.29.N go with exactly dagster 1.13.N
+DAGSTER_LIBS = "0.29.27"
+
+setup(
+    name="fullbay_dagster",
+    version="0.1.0",
+    description="Fullbay invoices (work orders) into PostgreSQL/RDS, orchestrated by Dagster",
+    python_requires=">=3.11,<3.14",
+    packages=find_packages(exclude=["fullbay_dagster_tests*"]),
+    package_data={"fullbay_dagster.warehouse": ["migrations/script.py.mako"]},
+    install_requires=[
+        f"dagster=={DAGSTER}",
+        f"dagster-webserver=={DAGSTER}",
+        f"dagster-graphql=={DAGSTER}",
+        f"dagster-pipes=={DAGSTER}",
+        f"dagster-shared=={DAGSTER}",
+        f"dagster-postgres=={DAGSTER_LIBS}",
+        f"dagster-aws=={DAGSTER_LIBS}",
+        "requests>=2.32,<3",
+        "tenacity>=9,<10",
+        "pandas>=2.2,<4",
+        "tabulate>=0.9",
+        "sqlalchemy>=2.0.30,<2.2",
+        "alembic>=1.13,<2",
+        "psycopg2-binary>=2.9.9,<3",
+    ],
+    extras_require={
+        "dev": [
+            "pytest>=8,<10",
+            "pytest-timeout>=2.3",
+            "ruff==0.17.6",
+            "mypy>=1.13",
+            "types-requests",
+        ]
+    },
+    entry_points={
+        "console_scripts": [
+            "fullbay-demo=fullbay_dagster.demo:main",
+            "fullbay-simulator=fullbay_dagster.fullbay.simulator:main",
+        ]
+    },
+)
