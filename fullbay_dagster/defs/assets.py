@@ -103,7 +103,7 @@ def build_assets(partitions_def: TimeWindowPartitionsDefinition, timezone: str) 
                     records_processed=counts.processed,
                     api_record_count=counts.processed,
                 )
-                context.log.info(f"{day}: {counts.as_dict()}")
+                context.log.info(f"{day}: {counts.summary()}")
                 _accumulate(total, counts)
         return MaterializeResult(
             metadata={
@@ -145,7 +145,7 @@ def build_assets(partitions_def: TimeWindowPartitionsDefinition, timezone: str) 
                     records_unchanged=counts.unchanged,
                     records_deleted=counts.deleted,
                 )
-                context.log.info(f"{day}: {counts.as_dict()}")
+                context.log.info(f"{day}: {counts.summary()}")
                 _accumulate(total, counts)
         return MaterializeResult(
             metadata={

@@ -11,7 +11,8 @@ the same partition.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Iterator, Sequence
+from collections import Counter
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime
 from itertools import islice
@@ -46,6 +47,9 @@ class LoadCounts:
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
+
+    def summary(self) -> str:
+        return ", ".join(f"{value} {name}" for name, value in self.as_dict().items() if value or name == "processed")
 
 
 def _batches(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
@@ -99,7 +103,7 @@ def load_raw_day(
     now = now or datetime.now(UTC)
     counts = LoadCounts()
     table = raw_work_orders
-    seen: set[str] = set()
+    outcome: dict[str, str] = {}  # fullbay_id -> inserted | updated | unchanged
     with engine.begin() as connection:
         _lock_partition(connection, table.name, day)
         for batch in _batches(records, BATCH_SIZE):
@@ -108,10 +112,9 @@ def load_raw_day(
                 key = invoice_key(record)
                 if invoice_day(record) != day:
                     raise RecordError(f"invoice {key} is dated {record.get('invoiceDate')}, not {day}")
-                if key in seen or key in latest:
+                if key in outcome or key in latest:
                     counts.duplicates += 1  # the same invoice on two pages: keep the later copy
                 latest[key] = (content_hash(record), record)
-            counts.processed += sum(1 for key in latest if key not in seen)
             existing = {
                 row.fullbay_id: row
                 for row in connection.execute(
@@ -122,14 +125,16 @@ def load_raw_day(
             }
             writes, unchanged = [], []
             for key, (digest, record) in latest.items():
-                old = existing.get(key)
-                if old is not None and old.content_hash == digest and old.deleted_at is None and key not in seen:
-                    unchanged.append(key)
+                old = existing.get(key)  # for a repeated key: what this load wrote earlier
+                if old is not None and old.content_hash == digest and old.deleted_at is None:
+                    if key not in outcome:
+                        outcome[key] = "unchanged"
+                        unchanged.append(key)
                     continue
-                if old is None:
-                    counts.inserted += 1
-                elif key not in seen:
-                    counts.updated += 1
+                if key not in outcome:
+                    outcome[key] = "inserted" if old is None else "updated"
+                elif outcome[key] == "unchanged":
+                    outcome[key] = "updated"
                 writes.append(
                     {
                         "fullbay_id": key,
@@ -145,13 +150,14 @@ def load_raw_day(
                 )
             upsert(connection, table, writes, ["fullbay_id"], keep=["first_seen_at"])
             _mark_seen(connection, table, unchanged, {"last_seen_at": now, "last_run_id": run_id})
-            counts.unchanged += len(unchanged)
-            seen.update(latest)
-        counts.deleted = _mark_vanished(connection, table, day, seen, now)
+        counts.deleted = _mark_vanished(connection, table, day, outcome.keys(), now)
+    tally = Counter(outcome.values())
+    counts.processed = len(outcome)
+    counts.inserted, counts.updated, counts.unchanged = tally["inserted"], tally["updated"], tally["unchanged"]
     return counts
 
 
-def _mark_vanished(connection: Connection, table: Table, day: date, seen: set[str], now: datetime) -> int:
+def _mark_vanished(connection: Connection, table: Table, day: date, seen: Collection[str], now: datetime) -> int:
     present = connection.execute(
         select(table.c.fullbay_id).where(and_(table.c.invoice_date == day, table.c.deleted_at.is_(None)))
     ).scalars()

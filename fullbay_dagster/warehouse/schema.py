@@ -3,6 +3,8 @@ and evolve them; this module is what the loaders and the autogenerate diff read.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from sqlalchemy import (
     JSON,
     BigInteger,
@@ -18,15 +20,37 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    TypeDecorator,
 )
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import Dialect
 
 metadata = MetaData()
 
 # JSONB on PostgreSQL (indexable, compact); plain JSON text on SQLite.
 Json = JSON().with_variant(JSONB(), "postgresql")
 Money = Numeric(16, 4)
-Timestamp = DateTime(timezone=True)
+
+
+class Timestamp(TypeDecorator[datetime]):
+    """Timezone-aware in and out on every backend: stored as UTC. PostgreSQL's
+    timestamptz does that itself; SQLite would drop the offset silently."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: timestamps must carry a timezone")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
+
 
 raw_work_orders = Table(
     "fullbay_raw_work_orders",
@@ -35,10 +59,10 @@ raw_work_orders = Table(
     Column("invoice_date", Date, nullable=False, index=True),
     Column("raw_data", Json, nullable=False, comment="the invoice exactly as the API returned it"),
     Column("content_hash", String(64), nullable=False, comment="sha256 of the canonical JSON"),
-    Column("first_seen_at", Timestamp, nullable=False),
-    Column("last_seen_at", Timestamp, nullable=False),
-    Column("last_changed_at", Timestamp, nullable=False),
-    Column("deleted_at", Timestamp, comment="set when the invoice vanished from its day's answer"),
+    Column("first_seen_at", Timestamp(), nullable=False),
+    Column("last_seen_at", Timestamp(), nullable=False),
+    Column("last_changed_at", Timestamp(), nullable=False),
+    Column("deleted_at", Timestamp(), comment="set when the invoice vanished from its day's answer"),
     Column("last_run_id", String(64)),
 )
 
@@ -56,8 +80,8 @@ work_orders = Table(
     Column("shop_title", Text),
     Column("vehicle_info", Json),
     Column("status", String(20), nullable=False, comment="from balance: paid, partially_paid, open, credit"),
-    Column("created_at", Timestamp, comment="invoice created, shop timezone"),
-    Column("updated_at", Timestamp, nullable=False, comment="when this row's content last changed"),
+    Column("created_at", Timestamp(), comment="invoice created: Fullbay local time read in FULLBAY_TIMEZONE"),
+    Column("updated_at", Timestamp(), nullable=False, comment="when this row's content last changed"),
     Column("total_amount", Money),
     Column("labor_amount", Money),
     Column("parts_amount", Money),
@@ -68,14 +92,14 @@ work_orders = Table(
     Column("balance", Money),
     Column("labor_hours", Money),
     Column("exported", Boolean),
-    Column("so_created_at", Timestamp),
-    Column("so_started_at", Timestamp),
-    Column("so_completed_at", Timestamp),
+    Column("so_created_at", Timestamp()),
+    Column("so_started_at", Timestamp()),
+    Column("so_completed_at", Timestamp()),
     Column("raw_data", Json, nullable=False),
     Column("content_hash", String(64), nullable=False),
-    Column("ingestion_timestamp", Timestamp, nullable=False),
+    Column("ingestion_timestamp", Timestamp(), nullable=False),
     Column("ingestion_source", String(200), nullable=False),
-    Column("deleted_at", Timestamp),
+    Column("deleted_at", Timestamp()),
 )
 
 work_order_lines = Table(
@@ -98,7 +122,7 @@ work_order_lines = Table(
     Column("amount", Money, nullable=False, comment="what the customer pays for the line"),
     Column("taxable", Boolean),
     Column("technicians", Json),
-    Column("created_at", Timestamp),
+    Column("created_at", Timestamp()),
 )
 
 ingestion_metadata = Table(
@@ -108,8 +132,8 @@ ingestion_metadata = Table(
     Column("execution_id", String(200), nullable=False, unique=True, comment="<run id>:<partition>"),
     Column("partition_key", String(20), nullable=False),
     Column("dagster_run_id", String(64)),
-    Column("start_time", Timestamp, nullable=False),
-    Column("end_time", Timestamp),
+    Column("start_time", Timestamp(), nullable=False),
+    Column("end_time", Timestamp()),
     Column("status", String(20), nullable=False, comment="running, success or failed"),
     Column("records_processed", Integer, nullable=False, default=0),
     Column("records_inserted", Integer, nullable=False, default=0),
