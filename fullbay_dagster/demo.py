@@ -50,6 +50,7 @@ def materialize(first: str, last: str) -> bool:
     job = build_definitions(load_settings()).resolve_job_def(JOB_NAME)
     with DagsterInstance.get() as instance:
         result = job.execute_in_process(
+            run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
             instance=instance,
             tags={ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last},
             raise_on_error=False,
