@@ -27,7 +27,7 @@ from dagster import (
 
 from fullbay_dagster.defs.checks import CHECK_SPECS, evaluate_checks
 from fullbay_dagster.defs.preview import preview_table
-from fullbay_dagster.defs.resources import FullbayAPIResource, WarehouseResource
+from fullbay_dagster.defs.resources import AlertsResource, FullbayAPIResource, WarehouseResource
 from fullbay_dagster.fullbay.client import INVOICES_ENDPOINT
 from fullbay_dagster.fullbay.spool import fetch_range
 from fullbay_dagster.fullbay.windows import days_in
@@ -78,33 +78,39 @@ def build_assets(partitions_def: TimeWindowPartitionsDefinition, timezone: str) 
         **common,
     )
     def raw_work_orders(
-        context: AssetExecutionContext, fullbay: FullbayAPIResource, warehouse: WarehouseResource
+        context: AssetExecutionContext,
+        fullbay: FullbayAPIResource,
+        warehouse: WarehouseResource,
+        alerts: AlertsResource,
     ) -> MaterializeResult:
         days = partition_days(context)
         started = time.monotonic()
         engine = warehouse.get_engine()
         runs.start(engine, context.run.run_id, days, f"{fullbay.base_url.rstrip('/')}/{INVOICES_ENDPOINT}")
         context.log.info(f"Fetching {len(days)} day(s) {days[0]}..{days[-1]} into {warehouse.describe()}")
-        client = fullbay.get_client(context.log)
         total = loader.LoadCounts()
-        with (
-            recorded_failure(context, warehouse, days),
-            closing(client),
-            tempfile.TemporaryDirectory() as spool_dir,
-        ):
-            spooled = fetch_range(client, days[0], days[-1], Path(spool_dir))
-            context.log.info(f"Fetched {sum(spooled.counts.values())} invoices: {client.stats.as_dict()}")
-            for day in days:
-                counts = loader.load_raw_day(engine, day, spooled.records(day), run_id=context.run.run_id)
-                runs.record(
-                    engine,
-                    context.run.run_id,
-                    day,
-                    records_processed=counts.processed,
-                    api_record_count=counts.processed,
+        with recorded_failure(context, warehouse, days):
+            client = fullbay.get_client(context.log)
+            try:
+                with closing(client), tempfile.TemporaryDirectory() as spool_dir:
+                    spooled = fetch_range(client, days[0], days[-1], Path(spool_dir))
+                    context.log.info(f"Fetched {sum(spooled.counts.values())} invoices: {client.stats.as_dict()}")
+                    for day in days:
+                        counts = loader.load_raw_day(engine, day, spooled.records(day), run_id=context.run.run_id)
+                        runs.record(
+                            engine,
+                            context.run.run_id,
+                            day,
+                            records_processed=counts.processed,
+                            api_record_count=counts.processed,
+                        )
+                        context.log.info(f"{day}: {counts.summary()}")
+                        _accumulate(total, counts)
+            finally:
+                alerts.put_metrics(
+                    {"ApiRequests": client.stats.requests, "FailedRequests": client.stats.retries},
+                    Partition=_span(days),
                 )
-                context.log.info(f"{day}: {counts.summary()}")
-                _accumulate(total, counts)
         return MaterializeResult(
             metadata={
                 **_count_metadata(total, days, started),
@@ -163,12 +169,25 @@ def build_assets(partitions_def: TimeWindowPartitionsDefinition, timezone: str) 
         kinds={"python", "postgres"},
         **common,
     )
-    def ingestion_metadata(context: AssetExecutionContext, warehouse: WarehouseResource) -> MaterializeResult:
+    def ingestion_metadata(
+        context: AssetExecutionContext, warehouse: WarehouseResource, alerts: AlertsResource
+    ) -> MaterializeResult:
         days = partition_days(context)
         engine = warehouse.get_engine()
         for day in days:
             runs.finish(engine, context.run.run_id, day)
         rows = runs.rows_for_run(engine, context.run.run_id)
+        for row in rows:
+            alerts.put_metrics(
+                {
+                    "RecordsProcessed": row["records_processed"],
+                    "RecordsInserted": row["records_inserted"],
+                    "RecordsUpdated": row["records_updated"],
+                    "RecordsDeleted": row["records_deleted"],
+                    "DurationSeconds": (row["end_time"] - row["start_time"]).total_seconds(),
+                },
+                Partition=row["partition_key"],
+            )
         return MaterializeResult(
             metadata={
                 "dagster/row_count": len(rows),
@@ -198,6 +217,10 @@ def _count_metadata(total: loader.LoadCounts, days: list[date], started: float) 
         "deleted": total.deleted,
         "duration_seconds": round(time.monotonic() - started, 3),
     }
+
+
+def _span(days: list[date]) -> str:
+    return days[0].isoformat() if len(days) == 1 else f"{days[0]}...{days[-1]}"
 
 
 def _markdown(rows: list[dict[str, Any]]) -> str:

@@ -1,10 +1,14 @@
 """Dagster resources wrapping the Fullbay client and the warehouse engine."""
 
+from collections.abc import Callable
+
 from dagster import ConfigurableResource, InitResourceContext
 from pydantic import Field, PrivateAttr
 from sqlalchemy import URL, Engine
 from sqlalchemy.exc import OperationalError
 
+from fullbay_dagster.aws.rds import rds_iam_token_source
+from fullbay_dagster.aws.secrets import API_KEY_FIELD, DB_PASSWORD_FIELD, provider_for
 from fullbay_dagster.fullbay.client import (
     DEFAULT_BASE_URL,
     DEFAULT_IP_ECHO_URL,
@@ -12,6 +16,7 @@ from fullbay_dagster.fullbay.client import (
     FullbayClientConfig,
     LogSink,
 )
+from fullbay_dagster.fullbay.errors import FullbayPermanentError
 from fullbay_dagster.warehouse import migrate
 from fullbay_dagster.warehouse.engine import (
     WarehouseConfigError,
@@ -29,7 +34,11 @@ class WarehouseUnavailableError(RuntimeError):
 class FullbayAPIResource(ConfigurableResource):
     """Fullbay's invoice API. Tune the pacing here: Fullbay publishes no rate limit."""
 
-    api_key: str = Field(description="FULLBAY_API_KEY: the account's API key (secret)")
+    api_key: str | None = Field(default=None, description="FULLBAY_API_KEY: the account's API key (secret)")
+    secret_name: str | None = Field(
+        default=None, description="SECRETS_MANAGER_SECRET_NAME: read fullbay_api_key from this JSON secret"
+    )
+    aws_region: str | None = Field(default=None, description="AWS_REGION of the secret")
     base_url: str = Field(default=DEFAULT_BASE_URL, description="FULLBAY_API_BASE_URL")
     public_ip: str | None = Field(
         default=None, description="FULLBAY_PUBLIC_IP: the allow-listed egress IP; detected when unset"
@@ -44,9 +53,9 @@ class FullbayAPIResource(ConfigurableResource):
     min_interval: float = Field(default=0.3, description="minimum seconds between two calls")
     max_in_flight: int = Field(default=2, description="calls (7-day windows) in flight at once")
 
-    def client_config(self) -> FullbayClientConfig:
+    def client_config(self, api_key: str) -> FullbayClientConfig:
         return FullbayClientConfig(
-            api_key=self.api_key,
+            api_key=api_key,
             base_url=self.base_url,
             public_ip=self.public_ip,
             ip_echo_url=self.ip_echo_url,
@@ -61,7 +70,19 @@ class FullbayAPIResource(ConfigurableResource):
         )
 
     def get_client(self, log: LogSink | None = None) -> FullbayClient:
-        return FullbayClient(self.client_config(), logger=log)
+        if self.secret_name:
+            secret = provider_for(self.secret_name, self.aws_region)
+            return FullbayClient(
+                self.client_config(secret.get(API_KEY_FIELD)),
+                logger=log,
+                refresh_api_key=lambda: secret.refresh(API_KEY_FIELD),
+            )
+        if not self.api_key:
+            raise FullbayPermanentError(
+                "No Fullbay API key is configured: set FULLBAY_API_KEY, or SECRETS_MANAGER_SECRET_NAME "
+                f"naming a JSON secret with a {API_KEY_FIELD!r} field."
+            )
+        return FullbayClient(self.client_config(self.api_key), logger=log)
 
 
 class WarehouseResource(ConfigurableResource):
@@ -76,8 +97,13 @@ class WarehouseResource(ConfigurableResource):
     db_name: str | None = Field(default=None, description="DB_NAME")
     db_user: str | None = Field(default=None, description="DB_USER")
     db_password: str | None = Field(default=None, description="DB_PASSWORD (secret)")
-    db_sslmode: str | None = Field(default=None, description="DB_SSLMODE, e.g. require on RDS")
-    pool_size: int = Field(default=5, description="pooled connections per process")
+    db_sslmode: str | None = Field(default=None, description="DB_SSLMODE; `require` by default when deployed")
+    db_iam_auth: bool = Field(default=False, description="DB_IAM_AUTH: a fresh RDS IAM token per connection")
+    secret_name: str | None = Field(
+        default=None, description="SECRETS_MANAGER_SECRET_NAME: read db_password from this JSON secret"
+    )
+    aws_region: str | None = Field(default=None, description="AWS_REGION of the secret and the RDS instance")
+    pool_size: int = Field(default=5, description="pooled connections per process (a run uses one at a time)")
 
     _engine: Engine | None = PrivateAttr(default=None)
 
@@ -95,12 +121,29 @@ class WarehouseResource(ConfigurableResource):
     def describe(self) -> str:
         return describe(self.url())
 
+    def _password_source(self, url: URL) -> tuple[Callable[[], str] | None, Callable[[], object] | None]:
+        """Where each new connection gets its password, and how to re-read it after a rejection."""
+        if self.db_iam_auth:
+            return rds_iam_token_source(url, self.aws_region), None
+        if self.secret_name and not url.password:
+            secret = provider_for(self.secret_name, self.aws_region)
+            return (lambda: secret.get(DB_PASSWORD_FIELD)), (lambda: secret.refresh(DB_PASSWORD_FIELD))
+        return None, None
+
     def get_engine(self) -> Engine:
         if self._engine is None:
             url = self.url()
-            engine = make_engine(url, sslmode=self.db_sslmode, pool_size=self.pool_size)
+            password, refresh = self._password_source(url)
+            engine = make_engine(url, sslmode=self.db_sslmode, pool_size=self.pool_size, password=password)
             try:
-                migrate.upgrade(engine)
+                try:
+                    migrate.upgrade(engine)
+                except OperationalError as exc:
+                    if refresh is None or "password authentication failed" not in str(exc.orig):
+                        raise
+                    refresh()  # the password may have been rotated since we cached it
+                    engine.dispose()
+                    migrate.upgrade(engine)
             except OperationalError as exc:
                 engine.dispose()
                 reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
@@ -118,3 +161,31 @@ class WarehouseResource(ConfigurableResource):
         if self._engine is not None:
             self._engine.dispose()
             self._engine = None
+
+
+class AlertsResource(ConfigurableResource):
+    """CloudWatch metrics and SNS alerts in deployed environments; a no-op locally."""
+
+    enabled: bool = Field(default=False, description="on where ENVIRONMENT is prod/production/staging")
+    environment: str = Field(default="local", description="ENVIRONMENT: a dimension of every metric")
+    metrics_namespace: str = Field(default="Fullbay/Ingestion", description="FULLBAY_METRICS_NAMESPACE")
+    topic_arn: str | None = Field(default=None, description="FULLBAY_ALERT_TOPIC_ARN: SNS topic for failures")
+    aws_region: str | None = Field(default=None, description="AWS_REGION")
+
+    def put_metrics(self, values: dict[str, float], **dimensions: str) -> None:
+        if self.enabled:
+            from fullbay_dagster.aws.notify import put_metrics
+
+            put_metrics(
+                self.metrics_namespace,
+                values,
+                {"Environment": self.environment, **dimensions},
+                region_name=self.aws_region,
+            )
+
+    def alert(self, subject: str, message: str) -> str | None:
+        if not (self.enabled and self.topic_arn):
+            return None
+        from fullbay_dagster.aws.notify import publish_alert
+
+        return publish_alert(self.topic_arn, subject, message, region_name=self.aws_region)

@@ -39,6 +39,7 @@ class Settings:
     timezone: str
     cron_schedule: str
     repull_days: int
+    freshness_hour: int
 
     @property
     def deployed(self) -> bool:
@@ -102,10 +103,14 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     repull = env.get("FULLBAY_REPULL_DAYS") or "2"
     if not repull.isdigit() or int(repull) > 60:
         raise SettingsError(f"FULLBAY_REPULL_DAYS {repull!r} must be a whole number from 0 to 60")
+    freshness = env.get("FULLBAY_FRESHNESS_HOUR") or "9"
+    if not freshness.isdigit() or int(freshness) > 23:
+        raise SettingsError(f"FULLBAY_FRESHNESS_HOUR {freshness!r} must be an hour from 0 to 23 (shop time)")
     return Settings(
         environment=(env.get("ENVIRONMENT") or "local").lower(),
         start_date=start_date,
         timezone=timezone,
         cron_schedule=to_cron(env.get("SCHEDULE_EXPRESSION") or DEFAULT_SCHEDULE),
         repull_days=int(repull),
+        freshness_hour=int(freshness),
     )

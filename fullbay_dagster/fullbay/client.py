@@ -13,7 +13,7 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from email.utils import parsedate_to_datetime
@@ -157,9 +157,14 @@ class FullbayClient:
         config: FullbayClientConfig,
         logger: LogSink | None = None,
         session: requests.Session | None = None,
+        refresh_api_key: Callable[[], str] | None = None,
     ) -> None:
+        """``refresh_api_key`` re-reads a key that may have been rotated (Secrets
+        Manager); it is called once when Fullbay rejects the current one."""
         install_urllib3_redaction()
         self.config = config
+        self._api_key = config.api_key
+        self._refresh_api_key = refresh_api_key
         self.stats = ClientStats()
         self.log: LogSink = logger or logging.getLogger(__name__)
         self._session = session or requests.Session()
@@ -203,22 +208,28 @@ class FullbayClient:
         ip = self.public_ip()
         cached = self._token
         if cached is None or cached[0] != today or cached[1] != ip:
-            cached = (today, ip, make_token(self.config.api_key, today, ip))
+            cached = (today, ip, make_token(self._api_key, today, ip))
             self._token = cached
         return cached[2]
 
-    def _forget_detected_ip(self) -> bool:
-        """After an auth failure, a NAT may have changed our egress IP: detect it again once."""
+    def _recover_from_auth_failure(self) -> str | None:
+        """What may have changed under us: the key (rotated) or, when detected, the
+        egress IP (a NAT swap). Returns what was renewed, or None if nothing was."""
+        if self._refresh_api_key is not None:
+            fresh = self._refresh_api_key()
+            if fresh and fresh != self._api_key:
+                self._api_key, self._token = fresh, None
+                return "the API key from the secret"
         with self._ip_lock:
-            if not self._ip_detected or self.config.public_ip:
-                return False
-            self._ip, self._ip_detected, self._token = None, False, None
-            return True
+            if self._ip_detected and not self.config.public_ip:
+                self._ip, self._ip_detected, self._token = None, False, None
+                return "the public IP"
+        return None
 
     # -- one request ------------------------------------------------------------
 
     def _secrets(self) -> tuple[str | None, ...]:
-        return (self.config.api_key, self._token[2] if self._token else None)
+        return (self.config.api_key, self._api_key, self._token[2] if self._token else None)
 
     def _pace(self) -> None:
         with self._pace_lock:
@@ -231,7 +242,7 @@ class FullbayClient:
     def _request_once(self, start: date, end: date, page: int) -> dict[str, Any]:
         what = f"{INVOICES_ENDPOINT} {start}..{end} page {page}"
         params = {
-            "key": self.config.api_key,
+            "key": self._api_key,
             "token": self.token(),
             "startDate": start.isoformat(),
             "endDate": end.isoformat(),
@@ -336,10 +347,11 @@ class FullbayClient:
                     f"{exc.last_attempt.attempt_number} attempts: {last}"
                 ) from None
             except FullbayAuthError:
-                if retried_auth or not self._forget_detected_ip():
+                renewed = None if retried_auth else self._recover_from_auth_failure()
+                if renewed is None:
                     raise
                 retried_auth = True
-                self.log.warning("Fullbay rejected the token; detecting the public IP again and retrying once.")
+                self.log.warning(f"Fullbay rejected the credentials; retrying once with {renewed} read again.")
 
     def _wait(self, state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None

@@ -7,6 +7,7 @@ URLs are routed to psycopg2 here.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import URL, Engine, create_engine, event, make_url
@@ -55,7 +56,10 @@ def make_engine(
     max_overflow: int = 5,
     connect_timeout: int = 10,
     application_name: str = "fullbay-dagster",
+    password: Callable[[], str] | None = None,
 ) -> Engine:
+    """``password``, when given, is asked for each new connection (a rotated secret,
+    a short-lived RDS IAM token) instead of a password fixed in the URL."""
     parsed = normalise_url(url)
     if parsed.get_backend_name() == "sqlite":
         engine = create_engine(parsed, connect_args={"timeout": 60})
@@ -66,14 +70,22 @@ def make_engine(
     connect_args: dict[str, Any] = {"connect_timeout": connect_timeout, "application_name": application_name}
     if sslmode:
         connect_args["sslmode"] = sslmode
-    return create_engine(
+    engine = create_engine(
         parsed,
         pool_size=pool_size,
         max_overflow=max_overflow,
         pool_pre_ping=True,  # RDS drops idle connections; test before use.
-        pool_recycle=1800,
+        pool_recycle=1800,  # IAM tokens live 15 minutes; pooled connections outlive them safely
         connect_args=connect_args,
     )
+    if password is not None:
+        source = password
+
+        @event.listens_for(engine, "do_connect")
+        def _fresh_password(dialect: Any, record: Any, cargs: Any, cparams: dict[str, Any]) -> None:
+            cparams["password"] = source()
+
+    return engine
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -54,6 +54,22 @@ def finish(engine: Engine, run_id: str, day: date) -> None:
     record(engine, run_id, day, status=SUCCESS, end_time=datetime.now(UTC))
 
 
+def record_run_failure(engine: Engine, run_id: str, days: list[date], error: str, api_endpoint: str) -> None:
+    """For a run that failed outside the assets' own error handling (killed, timed
+    out, failed before its first step): make sure each of its days has a row, and
+    mark the ones still 'running' failed."""
+    with engine.begin() as connection:
+        present = set(
+            connection.execute(
+                select(ingestion_metadata.c.execution_id).where(ingestion_metadata.c.dagster_run_id == run_id)
+            ).scalars()
+        )
+    missing = [day for day in days if execution_id(run_id, day) not in present]
+    if missing:
+        start(engine, run_id, missing, api_endpoint)
+    fail(engine, run_id, days, error)
+
+
 def fail(engine: Engine, run_id: str, days: Iterable[date], error: str) -> None:
     """Mark every still-running day of the run failed; finished days keep their status."""
     with engine.begin() as connection:

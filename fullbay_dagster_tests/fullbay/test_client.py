@@ -313,7 +313,7 @@ def test_auth_failure_with_a_detected_ip_detects_again_once(
     client.public_ip()
     answers[0] = "127.0.0.1"
     assert len(list(client.iter_invoices(DAY, DAY))) == simulator.config.invoices_per_day
-    assert any("detecting the public IP again" in m for m in log.messages)
+    assert any("retrying once with the public IP read again" in m for m in log.messages)
 
 
 # -- spooling ------------------------------------------------------------------------------------

@@ -1,0 +1,93 @@
+"""The AWS Lambda entry point, serving two callers.
+
+1. ``LambdaRunLauncher`` invokes it with ``{"dagster_run": {"execute_run_args": ...}}``:
+   it executes that Dagster run against the instance in ``DAGSTER_HOME`` (the same
+   PostgreSQL storage as the rest of the deployment), exactly as an ECS run task
+   does, with ``dagster api execute_run``.
+2. An EventBridge schedule invokes it with a scheduled event (the original design,
+   no Dagster deployment needed): it materializes the newest complete day plus the
+   re-pulled days before it in-process and returns a summary.
+
+Module level imports only the standard library: Dagster is imported by the path
+that needs it, which keeps the cold start of the function lean.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime
+from typing import Any
+
+PAYLOAD_KEY = "dagster_run"  # the same key as fullbay_dagster.aws.launchers.PAYLOAD_KEY
+log = logging.getLogger(__name__)
+
+
+def handler(event: Any, context: Any = None) -> dict[str, Any]:
+    if isinstance(event, dict) and PAYLOAD_KEY in event:
+        return execute_launched_run(event[PAYLOAD_KEY])
+    if isinstance(event, dict) and (
+        event.get("source") == "aws.events" or event.get("detail-type") == "Scheduled Event"
+    ):
+        return materialize_recent_days(event.get("time"))
+    raise ValueError(
+        "Unrecognised event: expected a Dagster run launch ({'dagster_run': ...}) or an EventBridge scheduled event"
+    )
+
+
+def execute_launched_run(payload: dict[str, Any]) -> dict[str, Any]:
+    from dagster._grpc.types import ExecuteRunArgs
+    from dagster_shared.serdes import deserialize_value
+
+    if not os.environ.get("DAGSTER_HOME"):
+        raise RuntimeError("DAGSTER_HOME is not set: the run function needs the deployment's dagster.yaml")
+    args = deserialize_value(payload["execute_run_args"], ExecuteRunArgs)
+    command = args.get_command_args()  # ["dagster", "api", "execute_run", "<json>"]
+    log.info("Executing Dagster run %s", args.run_id)
+    completed = subprocess.run([sys.executable, "-m", "dagster", *command[1:]], check=False)  # noqa: S603
+    # The run's own events record success or failure in the instance; a non-zero exit
+    # means the run worker itself crashed, which Lambda should count as an error.
+    if completed.returncode != 0:
+        raise RuntimeError(f"dagster api execute_run exited with {completed.returncode} for run {args.run_id}")
+    return {"run_id": args.run_id, "exit_code": completed.returncode}
+
+
+def materialize_recent_days(event_time: str | None = None) -> dict[str, Any]:
+    from dagster import DagsterInstance
+
+    from fullbay_dagster.defs.definitions import JOB_NAME, build_definitions
+    from fullbay_dagster.defs.schedules import range_tags, recent_partitions
+    from fullbay_dagster.defs.settings import load_settings
+
+    settings = load_settings()
+    defs = build_definitions(settings)
+    job = defs.resolve_job_def(JOB_NAME)
+    now = _parse_event_time(event_time)
+    partitions_def = job.partitions_def
+    if partitions_def is None:
+        raise RuntimeError(f"{JOB_NAME} is not partitioned")
+    span = recent_partitions(partitions_def, now, settings.repull_days)  # type: ignore[arg-type]
+    if span is None:
+        return {"status": "skipped", "reason": "no complete day since FULLBAY_START_DATE"}
+    instance = DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else DagsterInstance.ephemeral()
+    with instance:
+        result = job.execute_in_process(instance=instance, tags=range_tags(*span))
+    summary: dict[str, Any] = {"status": "success", "run_id": result.run_id, "first_day": span[0], "last_day": span[1]}
+    for event in result.get_asset_materialization_events():
+        materialization = event.materialization
+        if materialization is None:
+            continue
+        summary[materialization.asset_key.to_user_string()] = {
+            key: value.value
+            for key, value in materialization.metadata.items()
+            if isinstance(value.value, (int, float, str)) and key != "preview"
+        }
+    return summary
+
+
+def _parse_event_time(value: str | None) -> datetime:
+    if value:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return datetime.now(UTC)
