@@ -25,6 +25,7 @@ setup(
         "sqlalchemy>=2.0.30,<2.2",
         "alembic>=1.13,<2",
         "psycopg2-binary>=2.9.9,<3",
+        "boto3>=1.34",
     ],
     extras_require={
         "dev": [
@@ -33,6 +34,11 @@ setup(
             "ruff==0.17.6",
             "mypy>=1.13",
             "types-requests",
+            "hypothesis>=6.100",
+            # moto's threaded server, shared by the tests and the run workers they start
+            "moto[server,awslambda,ec2,ecs,secretsmanager,sns,sqs,cloudwatch,iam]==5.2.5",
+            "cfn-lint==1.58.0",
+            "matplotlib>=3.8",
         ]
     },
     entry_points={

@@ -43,6 +43,7 @@ def execute_launched_run(payload: dict[str, Any]) -> dict[str, Any]:
 
     if not os.environ.get("DAGSTER_HOME"):
         raise RuntimeError("DAGSTER_HOME is not set: the run function needs the deployment's dagster.yaml")
+    _export_storage_password()
     args = deserialize_value(payload["execute_run_args"], ExecuteRunArgs)
     command = args.get_command_args()  # ["dagster", "api", "execute_run", "<json>"]
     log.info("Executing Dagster run %s", args.run_id)
@@ -71,7 +72,11 @@ def materialize_recent_days(event_time: str | None = None) -> dict[str, Any]:
     span = recent_partitions(partitions_def, now, settings.repull_days)  # type: ignore[arg-type]
     if span is None:
         return {"status": "skipped", "reason": "no complete day since FULLBAY_START_DATE"}
-    instance = DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else DagsterInstance.ephemeral()
+    if os.environ.get("DAGSTER_HOME"):
+        _export_storage_password()
+        instance = DagsterInstance.get()
+    else:  # the original design: no Dagster deployment, nothing to record runs in
+        instance = DagsterInstance.ephemeral()
     with instance:
         result = job.execute_in_process(instance=instance, tags=range_tags(*span))
     summary: dict[str, Any] = {"status": "success", "run_id": result.run_id, "first_day": span[0], "last_day": span[1]}
@@ -85,6 +90,18 @@ def materialize_recent_days(event_time: str | None = None) -> dict[str, Any]:
             if isinstance(value.value, (int, float, str)) and key != "preview"
         }
     return summary
+
+
+def _export_storage_password() -> None:
+    """dagster.yaml reads DAGSTER_PG_PASSWORD from the environment; a Lambda function
+    should not carry it in plain configuration, so take it from the secret instead."""
+    secret_name = os.environ.get("SECRETS_MANAGER_SECRET_NAME")
+    if secret_name and not os.environ.get("DAGSTER_PG_PASSWORD"):
+        from fullbay_dagster.aws.secrets import DB_PASSWORD_FIELD, provider_for
+
+        os.environ["DAGSTER_PG_PASSWORD"] = provider_for(secret_name, os.environ.get("AWS_REGION")).get(
+            DB_PASSWORD_FIELD
+        )
 
 
 def _parse_event_time(value: str | None) -> datetime:

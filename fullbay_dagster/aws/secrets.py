@@ -102,3 +102,9 @@ def provider_for(secret_name: str, region_name: str | None = None) -> SecretsPro
         if key not in _providers:
             _providers[key] = SecretsProvider(secret_name, region_name=region_name)
         return _providers[key]
+
+
+def forget_cached_secrets() -> None:
+    """Drop every provider (and its cache); for tests that swap the AWS account."""
+    with _providers_lock:
+        _providers.clear()

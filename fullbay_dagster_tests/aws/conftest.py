@@ -15,6 +15,8 @@ import pytest
 import requests
 from moto.server import ThreadedMotoServer
 
+from fullbay_dagster.aws.secrets import forget_cached_secrets
+
 REGION = "us-east-1"
 SECRET_NAME = "fullbay/prod"
 
@@ -43,6 +45,7 @@ def aws(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
         "AWS_ENDPOINT_URL": moto_server,
     }.items():
         monkeypatch.setenv(name, value)
+    forget_cached_secrets()
     yield moto_server
 
 
