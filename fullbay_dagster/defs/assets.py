@@ -21,15 +21,17 @@ from dagster import (
     BackfillPolicy,
     MaterializeResult,
     MetadataValue,
+    RetryRequested,
     TimeWindowPartitionsDefinition,
     asset,
 )
 
-from fullbay_dagster.defs.checks import CHECK_SPECS, evaluate_checks
+from fullbay_dagster.defs.checks import CHECK_SPECS, RAW_CHECK_SPECS, evaluate_checks, evaluate_raw_checks
 from fullbay_dagster.defs.preview import preview_table
 from fullbay_dagster.defs.resources import AlertsResource, FullbayAPIResource, WarehouseResource
-from fullbay_dagster.fullbay.client import INVOICES_ENDPOINT
-from fullbay_dagster.fullbay.spool import fetch_range
+from fullbay_dagster.fullbay.client import INVOICES_ENDPOINT, FullbayClient
+from fullbay_dagster.fullbay.errors import FullbayError, FullbayPermanentError
+from fullbay_dagster.fullbay.spool import SpoolResult, fetch_range
 from fullbay_dagster.fullbay.windows import days_in
 from fullbay_dagster.warehouse import loader, runs
 from fullbay_dagster.warehouse.schema import raw_work_orders as raw_table
@@ -75,6 +77,7 @@ def build_assets(partitions_def: TimeWindowPartitionsDefinition, timezone: str) 
         ),
         kinds={"python", "postgres"},
         op_tags=API_TAG,
+        check_specs=RAW_CHECK_SPECS,
         **common,
     )
     def raw_work_orders(
@@ -93,16 +96,23 @@ def build_assets(partitions_def: TimeWindowPartitionsDefinition, timezone: str) 
             client = fullbay.get_client(context.log)
             try:
                 with closing(client), tempfile.TemporaryDirectory() as spool_dir:
-                    spooled = fetch_range(client, days[0], days[-1], Path(spool_dir))
+                    spooled = _fetch_or_request_retry(context, fullbay, client, days, Path(spool_dir))
                     context.log.info(f"Fetched {sum(spooled.counts.values())} invoices: {client.stats.as_dict()}")
                     for day in days:
-                        counts = loader.load_raw_day(engine, day, spooled.records(day), run_id=context.run.run_id)
+                        counts = loader.load_raw_day(
+                            engine,
+                            day,
+                            spooled.records(day),
+                            run_id=context.run.run_id,
+                            fetched_at=spooled.fetched_at,
+                        )
                         runs.record(
                             engine,
                             context.run.run_id,
                             day,
                             records_processed=counts.processed,
                             api_record_count=counts.processed,
+                            records_quarantined=counts.quarantined,
                         )
                         context.log.info(f"{day}: {counts.summary()}")
                         _accumulate(total, counts)
@@ -120,7 +130,10 @@ def build_assets(partitions_def: TimeWindowPartitionsDefinition, timezone: str) 
                 "api_retries": client.stats.retries,
                 "api_records": client.stats.records,
                 "duplicates_dropped": total.duplicates,
-            }
+                "quarantined": total.quarantined,
+                "stale_skipped": total.stale,
+            },
+            check_results=evaluate_raw_checks(engine, context.run.run_id, days),
         )
 
     @asset(
@@ -198,6 +211,20 @@ def build_assets(partitions_def: TimeWindowPartitionsDefinition, timezone: str) 
         )
 
     return [raw_work_orders, work_orders, ingestion_metadata]
+
+
+def _fetch_or_request_retry(
+    context: AssetExecutionContext, fullbay: FullbayAPIResource, client: FullbayClient, days: list[date], spool: Path
+) -> SpoolResult:
+    """Transient trouble that outlasted the client's own retries gets the whole step
+    retried by Dagster, after a pause; permanent errors (bad key, IP) fail at once."""
+    try:
+        return fetch_range(client, days[0], days[-1], spool)
+    except FullbayPermanentError:
+        raise
+    except FullbayError as exc:
+        context.log.warning(f"Fetching failed ({exc}); asking Dagster to retry the step.")
+        raise RetryRequested(max_retries=fullbay.step_retries, seconds_to_wait=fullbay.step_retry_wait) from exc
 
 
 def _accumulate(total: loader.LoadCounts, counts: loader.LoadCounts) -> None:

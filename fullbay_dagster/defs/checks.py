@@ -14,7 +14,7 @@ from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec
 from sqlalchemy import Engine, Select, and_, case, func, select
 
 from fullbay_dagster.warehouse import runs
-from fullbay_dagster.warehouse.schema import ingestion_metadata, work_order_lines, work_orders
+from fullbay_dagster.warehouse.schema import ingestion_metadata, quarantine, work_order_lines, work_orders
 
 # Fullbay rounds each line to the cent, and its totals are rounded once more: allow
 # one cent per line plus a tenth of a percent of the total before calling it a mismatch.
@@ -34,9 +34,36 @@ CHECK_SPECS = [
     AssetCheckSpec(
         "rows_match_api_count",
         asset="work_orders",
-        description="Live rows per day equal the number of distinct invoices the API returned for it.",
+        description=("Live rows per day equal the distinct invoices the API returned for it, less those quarantined."),
     ),
 ]
+
+
+RAW_CHECK_SPECS = [
+    AssetCheckSpec(
+        "no_quarantined_records",
+        asset="raw_work_orders",
+        description="Every record the API returned could be loaded; others are in fullbay_quarantine with a reason.",
+    ),
+]
+
+
+def evaluate_raw_checks(engine: Engine, run_id: str, days: list[date]) -> list[AssetCheckResult]:
+    with engine.connect() as connection:
+        rows = connection.execute(
+            select(quarantine.c.partition_key, quarantine.c.fullbay_id, quarantine.c.reason)
+            .where(quarantine.c.last_run_id == run_id)
+            .order_by(quarantine.c.partition_key)
+        ).all()
+    examples = "; ".join(f"{r.partition_key} {r.fullbay_id or '(no id)'}: {r.reason}" for r in rows[:10])
+    return [
+        AssetCheckResult(
+            check_name="no_quarantined_records",
+            passed=not rows,
+            severity=AssetCheckSeverity.WARN,
+            metadata={"days": f"{days[0]}..{days[-1]}", "quarantined": len(rows), "examples": examples[:2000]},
+        )
+    ]
 
 
 def evaluate_checks(engine: Engine, run_id: str, days: list[date]) -> list[AssetCheckResult]:
@@ -58,9 +85,10 @@ def evaluate_checks(engine: Engine, run_id: str, days: list[date]) -> list[Asset
         )
         expected = dict(
             connection.execute(
-                select(ingestion_metadata.c.partition_key, ingestion_metadata.c.api_record_count).where(
-                    ingestion_metadata.c.execution_id.in_([runs.execution_id(run_id, d) for d in days])
-                )
+                select(
+                    ingestion_metadata.c.partition_key,
+                    ingestion_metadata.c.api_record_count - ingestion_metadata.c.records_quarantined,
+                ).where(ingestion_metadata.c.execution_id.in_([runs.execution_id(run_id, d) for d in days]))
             ).all()
         )
     mismatched = [row.fullbay_id for row in sums if not _within(row)]

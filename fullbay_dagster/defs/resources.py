@@ -52,6 +52,8 @@ class FullbayAPIResource(ConfigurableResource):
     total_deadline: float = 3600.0
     min_interval: float = Field(default=0.3, description="minimum seconds between two calls")
     max_in_flight: int = Field(default=2, description="calls (7-day windows) in flight at once")
+    step_retries: int = Field(default=3, description="Dagster retries of the fetch step after the client gives up")
+    step_retry_wait: float = Field(default=60.0, description="seconds before such a retry")
 
     def client_config(self, api_key: str) -> FullbayClientConfig:
         return FullbayClientConfig(

@@ -372,6 +372,8 @@ class FullbayClient:
         """Pages of one window, in order. A window whose totals change between pages
         raises a transient error so the caller can fetch the window again."""
         page, total_pages, total_count, received = 1, None, None, 0
+        keys: set[str] = set()
+        keyed = 0  # records with a primaryKey (a keyless record is bad input, judged by the loader)
         while True:
             body = self.fetch_page(start, end, page)
             pages, count = int(body["totalPages"]), int(body["totalCount"])
@@ -384,6 +386,10 @@ class FullbayClient:
                 )
             records = body["resultSet"]
             received += len(records)
+            for record in records:
+                if isinstance(record, dict) and record.get("primaryKey") not in (None, ""):
+                    keyed += 1
+                    keys.add(str(record["primaryKey"]))
             self.stats.add(pages=1, records=len(records))
             yield Page(start, end, page, pages, count, records)
             if page >= pages:
@@ -392,6 +398,12 @@ class FullbayClient:
         if received != total_count:
             raise FullbayTransientError(
                 f"{INVOICES_ENDPOINT} {start}..{end}: received {received} records, totalCount said {total_count}"
+            )
+        if len(keys) != keyed:
+            # Offset paging over data that changed: a record seen twice means another
+            # may have been skipped. Only a fresh pass over the window can tell.
+            raise FullbayTransientError(
+                f"{INVOICES_ENDPOINT} {start}..{end}: {keyed - len(keys)} invoice(s) appeared on two pages"
             )
 
     def iter_invoices(self, start: date, end: date) -> Iterator[dict[str, Any]]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
@@ -16,6 +17,11 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 CENT = Decimal("0.01")
+UTC_ZONE = ZoneInfo("UTC")
+_JSON_NUL = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")  # an escaped NUL, not an escaped backslash + "u0000"
+# What the warehouse columns hold: NUMERIC(16, 4) and VARCHAR(64) keys.
+MAX_AMOUNT = Decimal(10) ** 12
+MAX_KEY_LENGTH = 64
 
 
 class RecordError(ValueError):
@@ -45,7 +51,15 @@ def ident(value: Any, name: str) -> str | None:
         return None
     if isinstance(value, bool) or not isinstance(value, (str, int)):
         raise RecordError(f"{name} must be a string or an integer, got {type(value).__name__}")
-    return str(value).strip()
+    return short(value, name)
+
+
+def short(value: Any, name: str) -> str | None:
+    """Keys and numbers stored in VARCHAR(64) columns."""
+    result = text(value)
+    if result is not None and len(result) > MAX_KEY_LENGTH:
+        raise RecordError(f"{name} is longer than {MAX_KEY_LENGTH} characters")
+    return result
 
 
 def decimal(value: Any, name: str) -> Decimal | None:
@@ -60,6 +74,8 @@ def decimal(value: Any, name: str) -> Decimal | None:
         raise RecordError(f"{name} is not a number: {str(value)[:40]!r}") from None
     if not number.is_finite():
         raise RecordError(f"{name} is not a finite number: {value!r}")
+    if abs(number) >= MAX_AMOUNT:
+        raise RecordError(f"{name} is out of range (|value| >= 10^12): {str(value)[:40]}")
     return number
 
 
@@ -160,8 +176,8 @@ def normalise_invoice(record: dict[str, Any], zone: ZoneInfo) -> NormalisedInvoi
     tax_amount = money("taxTotal") if not blank(record.get("taxTotal")) else money("taxTotal", tax, "TaxInformation.")
     work_order = {
         "fullbay_id": fullbay_id,
-        "work_order_number": text(order.get("repairOrderNumber")),
-        "invoice_number": text(record.get("invoiceNumber")),
+        "work_order_number": short(order.get("repairOrderNumber"), "ServiceOrder.repairOrderNumber"),
+        "invoice_number": short(record.get("invoiceNumber"), "invoiceNumber"),
         "invoice_date": invoice_day(record),
         "due_date": parse_date(record.get("dueDate"), "dueDate"),
         "service_order_id": ident(order.get("primaryKey"), "ServiceOrder.primaryKey"),
@@ -261,3 +277,34 @@ def _lines(fullbay_id: str, order: dict[str, Any], zone: ZoneInfo) -> list[dict[
             raise RecordError(f"two {key[0]} lines share the key {key[1]!r}")
         seen.add(key)
     return lines
+
+
+def storable_json(record: dict[str, Any]) -> str:
+    """The record as JSON text PostgreSQL's JSONB accepts, or RecordError saying why not."""
+    try:
+        dumped = json.dumps(record, allow_nan=False, ensure_ascii=False)
+    except ValueError:
+        raise RecordError("contains NaN or Infinity, which JSON cannot carry") from None
+    if _JSON_NUL.search(dumped):
+        raise RecordError("contains a NUL character, which PostgreSQL cannot store")
+    try:
+        dumped.encode("utf-8")
+    except UnicodeEncodeError:
+        raise RecordError("contains invalid Unicode (a lone surrogate)") from None
+    return dumped
+
+
+def problem_with(record: Any, day: date) -> str | None:
+    """Why ``record`` cannot be loaded as an invoice of ``day``, or None if it can."""
+    if not isinstance(record, dict):
+        return f"not a JSON object ({type(record).__name__})"
+    try:
+        invoice_key(record)
+        dated = invoice_day(record)
+        if dated != day:
+            return f"invoiceDate {dated} is not the requested day {day}"
+        storable_json(record)
+        normalise_invoice(record, UTC_ZONE)
+    except RecordError as exc:
+        return str(exc)
+    return None

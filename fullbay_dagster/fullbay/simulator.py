@@ -65,7 +65,14 @@ DEFAULT_FAULT_KINDS: tuple[str, ...] = (
     "html",
     "fail",
 )
-ALL_FAULT_KINDS: frozenset[str] = frozenset(DEFAULT_FAULT_KINDS) | {"429-no-retry-after", "429-huge", "fail-auth"}
+# "shift" and "grow" answer with data that moved under the pager, as a live system's
+# does when invoices are added during paging: "shift" repeats the page's first record
+# in place of its last (one duplicate, one missing, totals unchanged); "grow" reports
+# one more record in totalCount than the pages hold.
+DATA_FAULT_KINDS: frozenset[str] = frozenset({"shift", "grow"})
+ALL_FAULT_KINDS: frozenset[str] = (
+    frozenset(DEFAULT_FAULT_KINDS) | {"429-no-retry-after", "429-huge", "fail-auth"} | DATA_FAULT_KINDS
+)
 
 MSG_INVALID_KEY = "Invalid API key"
 MSG_INVALID_TOKEN = "Invalid token or IP address not authorized"  # noqa: S105 - an error message
@@ -153,6 +160,18 @@ class _Answer:
 
 def _json_answer(payload: Any) -> _Answer:
     return _Answer(200, json.dumps(payload, separators=(",", ":")).encode())
+
+
+def _moved_data(answer: _Answer, fault: str, page_size: int) -> _Answer:
+    body = json.loads(answer.body)
+    if body.get("status") != "SUCCESS" or not body["resultSet"]:
+        return answer
+    if fault == "shift":
+        body["resultSet"] = [body["resultSet"][0], *body["resultSet"][:-1]]
+    else:
+        body["totalCount"] += 1
+        body["totalPages"] = -(-body["totalCount"] // page_size)
+    return _json_answer(body)
 
 
 def _fail(message: str) -> _Answer:
@@ -417,6 +436,8 @@ class Simulator:
         answer = self._fault_answer(fault, config)
         if answer is None:
             answer = self._answer(params, client_ip, config)
+            if fault in DATA_FAULT_KINDS:
+                answer = _moved_data(answer, fault, config.page_size)
 
         page: Any = params.get("page") or 1
         with contextlib.suppress(ValueError):

@@ -11,7 +11,7 @@ import json
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import IO, Any
 
@@ -25,6 +25,8 @@ WINDOW_ATTEMPTS = 3  # a window whose totals shift under us is fetched again fro
 @dataclass
 class SpoolResult:
     directory: Path
+    # When fetching began: every record is at least this fresh (see loader.load_raw_day).
+    fetched_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     counts: dict[date, int] = field(default_factory=dict)
     misdated: int = 0
 
@@ -71,8 +73,8 @@ def _write_window(client: FullbayClient, start: date, end: date, spool: SpoolRes
             for record in page.records:
                 day = _record_day(record)
                 if day not in handles:
-                    # Outside the window we asked for: keep it with the window's first
-                    # day so the loader sees it and rejects it loudly, never silently.
+                    # Outside the window we asked for (or no usable date): keep it with the
+                    # window's first day, where the loader quarantines it with the reason.
                     misdated += 1
                     day = start
                 handles[day].write(json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n")

@@ -11,6 +11,7 @@ the same partition.
 from __future__ import annotations
 
 import hashlib
+import json
 from collections import Counter
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
@@ -19,18 +20,17 @@ from itertools import islice
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, Engine, Table, and_, delete, func, select, text, update
+from sqlalchemy import Connection, Engine, Table, and_, delete, func, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from fullbay_dagster.fullbay.records import (
-    RecordError,
     canonical_json,
     content_hash,
-    invoice_day,
     invoice_key,
     normalise_invoice,
+    problem_with,
 )
-from fullbay_dagster.warehouse.schema import raw_work_orders, work_order_lines, work_orders
+from fullbay_dagster.warehouse.schema import quarantine, raw_work_orders, work_order_lines, work_orders
 
 BATCH_SIZE = 1000
 
@@ -43,6 +43,8 @@ class LoadCounts:
     unchanged: int = 0
     deleted: int = 0
     duplicates: int = 0
+    stale: int = 0
+    quarantined: int = 0
     lines: int = 0
 
     def as_dict(self) -> dict[str, int]:
@@ -90,76 +92,146 @@ def _mark_seen(connection: Connection, table: Table, ids: list[str], values: dic
 def load_raw_day(
     engine: Engine,
     day: date,
-    records: Iterable[dict[str, Any]],
+    records: Iterable[Any],
     *,
     run_id: str | None = None,
     now: datetime | None = None,
+    fetched_at: datetime | None = None,
 ) -> LoadCounts:
     """Load the API's answer for ``day`` into ``fullbay_raw_work_orders``.
 
     ``records`` must be the complete answer for the day: invoices of that day that
-    are in the table but not in ``records`` are marked deleted (not removed).
+    are in the table but not in ``records`` are marked deleted (not removed). A record
+    that cannot be loaded goes to ``fullbay_quarantine`` with the reason; the rest of
+    the day loads. ``fetched_at`` is when the answer was received: a row that came
+    from a later answer is never overwritten by an earlier one, whatever the order in
+    which two loads commit.
     """
     now = now or datetime.now(UTC)
+    fetched_at = fetched_at or now
     counts = LoadCounts()
     table = raw_work_orders
-    outcome: dict[str, str] = {}  # fullbay_id -> inserted | updated | unchanged
+    outcome: dict[str, str] = {}  # fullbay_id -> inserted | updated | unchanged | stale
+    bad: dict[str, dict[str, Any]] = {}  # record hash -> quarantine row
     with engine.begin() as connection:
         _lock_partition(connection, table.name, day)
         for batch in _batches(records, BATCH_SIZE):
             latest: dict[str, tuple[str, dict[str, Any]]] = {}
             for record in batch:
+                problem = problem_with(record, day)
+                if problem is not None:
+                    row = _quarantine_row(record, day, problem, now, run_id)
+                    bad[row["record_hash"]] = row
+                    continue
                 key = invoice_key(record)
-                if invoice_day(record) != day:
-                    raise RecordError(f"invoice {key} is dated {record.get('invoiceDate')}, not {day}")
                 if key in outcome or key in latest:
                     counts.duplicates += 1  # the same invoice on two pages: keep the later copy
                 latest[key] = (content_hash(record), record)
-            existing = {
-                row.fullbay_id: row
-                for row in connection.execute(
-                    select(table.c.fullbay_id, table.c.content_hash, table.c.deleted_at).where(
-                        table.c.fullbay_id.in_(list(latest))
-                    )
-                )
-            }
-            writes, unchanged = [], []
-            for key, (digest, record) in latest.items():
-                old = existing.get(key)  # for a repeated key: what this load wrote earlier
-                if old is not None and old.content_hash == digest and old.deleted_at is None:
-                    if key not in outcome:
-                        outcome[key] = "unchanged"
-                        unchanged.append(key)
-                    continue
-                if key not in outcome:
-                    outcome[key] = "inserted" if old is None else "updated"
-                elif outcome[key] == "unchanged":
-                    outcome[key] = "updated"
-                writes.append(
-                    {
-                        "fullbay_id": key,
-                        "invoice_date": day,
-                        "raw_data": record,
-                        "content_hash": digest,
-                        "first_seen_at": now,
-                        "last_seen_at": now,
-                        "last_changed_at": now,
-                        "deleted_at": None,
-                        "last_run_id": run_id,
-                    }
-                )
-            upsert(connection, table, writes, ["fullbay_id"], keep=["first_seen_at"])
-            _mark_seen(connection, table, unchanged, {"last_seen_at": now, "last_run_id": run_id})
-        counts.deleted = _mark_vanished(connection, table, day, outcome.keys(), now)
+            writes, unchanged = _sort_batch(connection, latest, outcome, fetched_at)
+            upsert(
+                connection,
+                table,
+                [_raw_row(key, day, digest, record, now, fetched_at, run_id) for key, (digest, record) in writes],
+                ["fullbay_id"],
+                keep=["first_seen_at"],
+            )
+            _mark_seen(
+                connection, table, unchanged, {"last_seen_at": now, "last_run_id": run_id, "fetched_at": fetched_at}
+            )
+        upsert(connection, quarantine, list(bad.values()), ["partition_key", "record_hash"], keep=["first_seen_at"])
+        present = set(outcome) | {row["fullbay_id"] for row in bad.values() if row["fullbay_id"]}
+        counts.deleted = _mark_vanished(connection, table, day, present, now, fetched_at)
     tally = Counter(outcome.values())
-    counts.processed = len(outcome)
+    counts.processed = len(outcome) + len(bad)
     counts.inserted, counts.updated, counts.unchanged = tally["inserted"], tally["updated"], tally["unchanged"]
+    counts.stale, counts.quarantined = tally["stale"], len(bad)
     return counts
 
 
-def _mark_vanished(connection: Connection, table: Table, day: date, seen: Collection[str], now: datetime) -> int:
+def _sort_batch(
+    connection: Connection,
+    latest: dict[str, tuple[str, dict[str, Any]]],
+    outcome: dict[str, str],
+    fetched_at: datetime,
+) -> tuple[list[tuple[str, tuple[str, dict[str, Any]]]], list[str]]:
+    """Which records of a batch to write and which are unchanged; records ``outcome``."""
+    table = raw_work_orders
+    existing = {
+        row.fullbay_id: row
+        for row in connection.execute(
+            select(table.c.fullbay_id, table.c.content_hash, table.c.deleted_at, table.c.fetched_at).where(
+                table.c.fullbay_id.in_(list(latest))
+            )
+        )
+    }
+    writes, unchanged = [], []
+    for key, (digest, record) in latest.items():
+        old = existing.get(key)  # for a repeated key: what this load wrote earlier
+        if old is not None and old.fetched_at is not None and old.fetched_at > fetched_at:
+            outcome.setdefault(key, "stale")  # a later answer has landed already: keep it
+            continue
+        if old is not None and old.content_hash == digest and old.deleted_at is None:
+            if key not in outcome:
+                outcome[key] = "unchanged"
+                unchanged.append(key)
+            continue
+        if key not in outcome:
+            outcome[key] = "inserted" if old is None else "updated"
+        elif outcome[key] == "unchanged":
+            outcome[key] = "updated"
+        writes.append((key, (digest, record)))
+    return writes, unchanged
+
+
+def _raw_row(
+    key: str,
+    day: date,
+    digest: str,
+    record: dict[str, Any],
+    now: datetime,
+    fetched_at: datetime,
+    run_id: str | None,
+) -> dict[str, Any]:
+    return {
+        "fullbay_id": key,
+        "invoice_date": day,
+        "raw_data": record,
+        "content_hash": digest,
+        "first_seen_at": now,
+        "last_seen_at": now,
+        "last_changed_at": now,
+        "deleted_at": None,
+        "last_run_id": run_id,
+        "fetched_at": fetched_at,
+    }
+
+
+def _quarantine_row(record: Any, day: date, reason: str, now: datetime, run_id: str | None) -> dict[str, Any]:
+    # repr-like JSON that always succeeds: NaN stays NaN, NUL becomes \u0000, surrogates are escaped.
+    raw_text = json.dumps(record, ensure_ascii=True, default=repr, sort_keys=True)
+    key = record.get("primaryKey") if isinstance(record, dict) else None
+    return {
+        "partition_key": day.isoformat(),
+        "record_hash": hashlib.sha256(raw_text.encode()).hexdigest(),
+        "fullbay_id": str(key)[:64] if isinstance(key, (str, int)) and not isinstance(key, bool) else None,
+        "reason": reason,
+        "raw_text": raw_text,
+        "first_seen_at": now,
+        "last_seen_at": now,
+        "last_run_id": run_id,
+    }
+
+
+def _mark_vanished(
+    connection: Connection, table: Table, day: date, seen: Collection[str], now: datetime, fetched_at: datetime
+) -> int:
+    """Rows of ``day`` absent from this answer; rows from a later answer are left alone."""
     present = connection.execute(
-        select(table.c.fullbay_id).where(and_(table.c.invoice_date == day, table.c.deleted_at.is_(None)))
+        select(table.c.fullbay_id).where(
+            table.c.invoice_date == day,
+            table.c.deleted_at.is_(None),
+            or_(table.c.fetched_at.is_(None), table.c.fetched_at <= fetched_at),
+        )
     ).scalars()
     vanished = [key for key in present if key not in seen]
     _mark_seen(connection, table, vanished, {"deleted_at": now})

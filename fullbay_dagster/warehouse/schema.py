@@ -64,6 +64,7 @@ raw_work_orders = Table(
     Column("last_changed_at", Timestamp(), nullable=False),
     Column("deleted_at", Timestamp(), comment="set when the invoice vanished from its day's answer"),
     Column("last_run_id", String(64)),
+    Column("fetched_at", Timestamp(), comment="when the API answer holding this copy was received"),
 )
 
 work_orders = Table(
@@ -141,7 +142,21 @@ ingestion_metadata = Table(
     Column("records_unchanged", Integer, nullable=False, default=0),
     Column("records_deleted", Integer, nullable=False, default=0),
     Column("api_record_count", Integer, comment="records the API returned for the day"),
+    Column("records_quarantined", Integer, nullable=False, default=0, server_default="0"),
     Column("error_message", Text),
     Column("api_endpoint", String(200)),
     Index("ix_ingestion_metadata_partition", "partition_key", "start_time"),
+)
+
+quarantine = Table(
+    "fullbay_quarantine",
+    metadata,
+    Column("partition_key", String(20), primary_key=True),
+    Column("record_hash", String(64), primary_key=True, comment="sha256 of the record's JSON text"),
+    Column("fullbay_id", String(64), comment="when the record has a usable primaryKey"),
+    Column("reason", Text, nullable=False),
+    Column("raw_text", Text, nullable=False, comment="the record as JSON text (NUL and NaN escaped)"),
+    Column("first_seen_at", Timestamp(), nullable=False),
+    Column("last_seen_at", Timestamp(), nullable=False),
+    Column("last_run_id", String(64)),
 )

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from datetime import date, timedelta
 
 import pytest
-from dagster import AssetKey, DagsterInstance, ExecuteInProcessResult, instance_for_test
+from dagster import AssetKey, DagsterInstance, Definitions, ExecuteInProcessResult, instance_for_test
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 from sqlalchemy import Engine, func, select
 
 from fullbay_dagster.defs.definitions import JOB_NAME, build_definitions
+from fullbay_dagster.defs.resources import FullbayAPIResource
 from fullbay_dagster.defs.settings import load_settings
 from fullbay_dagster.fullbay.simulator import Simulator
 from fullbay_dagster.warehouse.engine import make_engine, normalise_url
@@ -47,8 +49,23 @@ def engine(env: dict[str, str]) -> Iterator[Engine]:
 
 @pytest.fixture()
 def run(env: dict[str, str]) -> Run:
-    def execute(first: date, last: date | None = None, instance: DagsterInstance | None = None, **kw: object):
-        job = build_definitions(load_settings()).resolve_job_def(JOB_NAME)
+    def execute(
+        first: date,
+        last: date | None = None,
+        instance: DagsterInstance | None = None,
+        fullbay: dict[str, object] | None = None,
+        **kw: object,
+    ):
+        defs = build_definitions(load_settings())
+        if fullbay:  # a tuned client, otherwise configured as the environment says
+            tuned = FullbayAPIResource(
+                api_key=os.environ["FULLBAY_API_KEY"],
+                base_url=os.environ["FULLBAY_API_BASE_URL"],
+                public_ip=os.environ["FULLBAY_PUBLIC_IP"],
+                **fullbay,  # type: ignore[arg-type]
+            )
+            defs = Definitions(assets=defs.assets, jobs=defs.jobs, resources={**defs.resources, "fullbay": tuned})
+        job = defs.resolve_job_def(JOB_NAME)
         tags = {
             ASSET_PARTITION_RANGE_START_TAG: first.isoformat(),
             ASSET_PARTITION_RANGE_END_TAG: (last or first).isoformat(),
@@ -61,7 +78,7 @@ def run(env: dict[str, str]) -> Run:
 def business_checksums(engine: Engine) -> dict[str, str]:
     """Every table's digest, leaving out only bookkeeping that a rerun must move."""
     return {
-        "raw": table_checksum(engine, raw_work_orders, exclude=["last_seen_at", "last_run_id"]),
+        "raw": table_checksum(engine, raw_work_orders, exclude=["last_seen_at", "last_run_id", "fetched_at"]),
         "work_orders": table_checksum(engine, work_orders),
         "lines": table_checksum(engine, work_order_lines),
     }
@@ -88,7 +105,12 @@ def test_one_partition_lands_and_a_rerun_changes_nothing(run: Run, engine: Engin
     raw_meta = materialization_metadata(first, "raw_work_orders")
     assert raw_meta["api_requests"] == raw_meta["api_pages"] == -(-per_day // simulator.config.page_size)
     checks = {c.check_name: c.passed for c in first.get_asset_check_evaluations()}
-    assert checks == {"unique_fullbay_id": True, "line_sums_match_totals": True, "rows_match_api_count": True}
+    assert checks == {
+        "no_quarantined_records": True,
+        "unique_fullbay_id": True,
+        "line_sums_match_totals": True,
+        "rows_match_api_count": True,
+    }
     before = business_checksums(engine)
 
     second = run(DAY)
@@ -183,3 +205,38 @@ def test_runs_against_an_instance_stored_in_postgresql(run: Run, engine: Engine,
         records = instance.fetch_materializations(records_filter=AssetKey("work_orders"), limit=10).records
         assert [r.partition_key for r in records] == [DAY.isoformat()]
     assert count(engine, work_orders) > 0
+
+
+FAST_RETRIES = {"max_attempts": 2, "step_retry_wait": 0.1, "min_interval": 0.0}
+
+
+def test_when_the_client_gives_up_dagster_retries_the_step(run: Run, engine: Engine, simulator: Simulator) -> None:
+    simulator.queue_faults("503", "503")  # both of the client's attempts at page 1
+    result = run(DAY, fullbay=FAST_RETRIES)
+    assert result.success
+    retries = [e for e in result.all_events if e.event_type_value == "STEP_UP_FOR_RETRY"]
+    assert len(retries) == 1
+    assert count(engine, work_orders) == simulator.config.invoices_per_day
+
+
+@pytest.mark.parametrize("fault", ["shift", "grow"])
+def test_data_moving_under_the_pager_is_fetched_again(
+    run: Run, engine: Engine, simulator: Simulator, fault: str
+) -> None:
+    simulator.clear_requests()
+    simulator.queue_faults(fault)
+    result = run(DAY, fullbay=FAST_RETRIES)
+    assert result.success
+    assert count(engine, work_orders, work_orders.c.deleted_at.is_(None)) == simulator.config.invoices_per_day
+    pages = -(-simulator.config.invoices_per_day // simulator.config.page_size)
+    requested = [r["page"] for r in simulator.requests()]
+    # "grow" is seen on page 2 (totals differ from page 1's), "shift" only at the end
+    seen_after = 2 if fault == "grow" else pages
+    assert requested == [*range(1, seen_after + 1), *range(1, pages + 1)]
+
+
+def test_a_permanent_error_is_not_retried_by_dagster(run: Run, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FULLBAY_PUBLIC_IP", "203.0.113.77")
+    result = run(DAY, fullbay=FAST_RETRIES, raise_on_error=False)
+    assert not result.success
+    assert not [e for e in result.all_events if e.event_type_value == "STEP_UP_FOR_RETRY"]
