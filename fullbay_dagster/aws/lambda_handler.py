@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 
 
 def handler(event: Any, context: Any = None) -> dict[str, Any]:
+    logging.getLogger().setLevel(os.environ.get("LOG_LEVEL", "INFO").upper())
     if isinstance(event, dict) and PAYLOAD_KEY in event:
         return execute_launched_run(event[PAYLOAD_KEY])
     if isinstance(event, dict) and (

@@ -102,3 +102,13 @@ def test_schedule_runs_by_default_only_when_deployed() -> None:
 def test_an_invalid_cron_is_a_settings_error() -> None:
     with pytest.raises(SettingsError, match="SCHEDULE_EXPRESSION"):
         build_definitions(load_settings({"SCHEDULE_EXPRESSION": "61 25 * * *"}))
+
+
+def test_the_lambda_handler_and_the_client_import_without_dagster() -> None:
+    """Lean cold starts: importing them must not build the definitions or import Dagster."""
+    code = (
+        "import sys, fullbay_dagster.aws.lambda_handler, fullbay_dagster.fullbay.client; "
+        "print(sorted(m for m in ('dagster', 'pandas', 'sqlalchemy') if m in sys.modules))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
