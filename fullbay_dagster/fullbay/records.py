@@ -29,16 +29,16 @@ class RecordError(ValueError):
 
 
 def canonical_json(record: dict[str, Any]) -> str:
-    return json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
 def content_hash(record: dict[str, Any]) -> str:
     """Stable across key order, so a re-pulled unchanged invoice hashes the same."""
-    return hashlib.sha256(canonical_json(record).encode()).hexdigest()
+    return text_hash(canonical_json(record))
 
 
 def blank(value: Any) -> bool:
-    return value is None or (isinstance(value, str) and value.strip() == "")
+    return value is None or (type(value) is str and not value.strip())
 
 
 def text(value: Any) -> str | None:
@@ -63,15 +63,23 @@ def short(value: Any, name: str) -> str | None:
 
 
 def decimal(value: Any, name: str) -> Decimal | None:
-    if blank(value):
+    kind = type(value)  # exact-type dispatch: this runs for every amount of every line
+    if value is None:
         return None
-    if isinstance(value, bool):
-        raise RecordError(f"{name} is a boolean, not a number")
-    try:
-        # str() first: Decimal(0.1) would keep the float's binary error.
-        number = Decimal(str(value).strip().replace(",", ""))
-    except InvalidOperation:
-        raise RecordError(f"{name} is not a number: {str(value)[:40]!r}") from None
+    if kind is int:
+        number = Decimal(value)
+    elif kind is float:
+        number = Decimal(repr(value))  # not Decimal(value): that would keep the binary error of 0.1
+    elif kind is str:
+        stripped = value.strip()
+        if not stripped:
+            return None
+        try:
+            number = Decimal(stripped.replace(",", ""))
+        except InvalidOperation:
+            raise RecordError(f"{name} is not a number: {value[:40]!r}") from None
+    else:
+        raise RecordError(f"{name} is a {kind.__name__}, not a number")
     if not number.is_finite():
         raise RecordError(f"{name} is not a finite number: {value!r}")
     if abs(number) >= MAX_AMOUNT:
@@ -101,12 +109,18 @@ def parse_date(value: Any, name: str) -> date | None:
 
 def parse_timestamp(value: Any, name: str, zone: ZoneInfo) -> datetime | None:
     """Fullbay timestamps carry no zone; they are the shop's local time."""
-    if blank(value) or str(value).startswith("0000-00-00"):
+    if blank(value):
+        return None
+    raw = str(value).strip()
+    if raw.startswith("0000-00-00"):
         return None
     try:
-        parsed = datetime.strptime(str(value).strip(), "%Y-%m-%d %H:%M:%S")
+        # fromisoformat is C and ~10x faster than strptime; the shape check keeps it strict.
+        if len(raw) != 19 or raw[10] != " ":
+            raise ValueError
+        parsed = datetime.fromisoformat(raw)
     except ValueError:
-        raise RecordError(f"{name} is not a 'YYYY-MM-DD HH:MM:SS' timestamp: {str(value)[:30]!r}") from None
+        raise RecordError(f"{name} is not a 'YYYY-MM-DD HH:MM:SS' timestamp: {raw[:30]!r}") from None
     return parsed.replace(tzinfo=zone)
 
 
@@ -280,31 +294,44 @@ def _lines(fullbay_id: str, order: dict[str, Any], zone: ZoneInfo) -> list[dict[
 
 
 def storable_json(record: dict[str, Any]) -> str:
-    """The record as JSON text PostgreSQL's JSONB accepts, or RecordError saying why not."""
+    """The record's canonical JSON text (what ``content_hash`` hashes), checked to be
+    something PostgreSQL's JSONB accepts; RecordError says why not."""
     try:
-        dumped = json.dumps(record, allow_nan=False, ensure_ascii=False)
+        dumped = canonical_json(record)
     except ValueError:
         raise RecordError("contains NaN or Infinity, which JSON cannot carry") from None
-    if _JSON_NUL.search(dumped):
+    if "\\u0000" in dumped and _JSON_NUL.search(dumped):
         raise RecordError("contains a NUL character, which PostgreSQL cannot store")
-    try:
-        dumped.encode("utf-8")
-    except UnicodeEncodeError:
-        raise RecordError("contains invalid Unicode (a lone surrogate)") from None
+    if not dumped.isascii():
+        try:
+            dumped.encode("utf-8")
+        except UnicodeEncodeError:
+            raise RecordError("contains invalid Unicode (a lone surrogate)") from None
     return dumped
 
 
-def problem_with(record: Any, day: date) -> str | None:
-    """Why ``record`` cannot be loaded as an invoice of ``day``, or None if it can."""
+def text_hash(canonical: str) -> str:
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Checked:
+    """A record fit for the warehouse: its key, canonical JSON text and content hash."""
+
+    key: str
+    text: str
+    digest: str
+
+
+def check_record(record: Any, day: date) -> Checked:
+    """Everything the warehouse needs to hold ``record`` as an invoice of ``day``;
+    RecordError (with a reason for the quarantine) when it cannot."""
     if not isinstance(record, dict):
-        return f"not a JSON object ({type(record).__name__})"
-    try:
-        invoice_key(record)
-        dated = invoice_day(record)
-        if dated != day:
-            return f"invoiceDate {dated} is not the requested day {day}"
-        storable_json(record)
-        normalise_invoice(record, UTC_ZONE)
-    except RecordError as exc:
-        return str(exc)
-    return None
+        raise RecordError(f"not a JSON object ({type(record).__name__})")
+    key = invoice_key(record)
+    dated = invoice_day(record)
+    if dated != day:
+        raise RecordError(f"invoiceDate {dated} is not the requested day {day}")
+    text = storable_json(record)
+    normalise_invoice(record, UTC_ZONE)
+    return Checked(key, text, text_hash(text))

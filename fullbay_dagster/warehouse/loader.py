@@ -20,16 +20,10 @@ from itertools import islice
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, Engine, Table, and_, delete, func, or_, select, text, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Connection, Engine, Table, Text, and_, cast, delete, func, or_, select, text, update
 
-from fullbay_dagster.fullbay.records import (
-    canonical_json,
-    content_hash,
-    invoice_key,
-    normalise_invoice,
-    problem_with,
-)
+from fullbay_dagster.fullbay.records import Checked, RecordError, canonical_json, check_record, normalise_invoice
+from fullbay_dagster.warehouse.bulk import JsonText, insert_new, upsert
 from fullbay_dagster.warehouse.schema import quarantine, raw_work_orders, work_order_lines, work_orders
 
 BATCH_SIZE = 1000
@@ -68,22 +62,6 @@ def _lock_partition(connection: Connection, table: str, day: date) -> None:
         )
 
 
-def upsert(
-    connection: Connection,
-    table: Table,
-    rows: Sequence[dict[str, Any]],
-    keys: Sequence[str],
-    keep: Sequence[str] = (),
-) -> None:
-    """INSERT .. ON CONFLICT DO UPDATE, for PostgreSQL and SQLite alike; ``keep``
-    columns keep their stored value on update."""
-    if not rows:
-        return
-    insert = (postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert)(table)
-    updates = {column: insert.excluded[column] for column in rows[0] if column not in (*keys, *keep)}
-    connection.execute(insert.on_conflict_do_update(index_elements=list(keys), set_=updates), list(rows))
-
-
 def _mark_seen(connection: Connection, table: Table, ids: list[str], values: dict[str, Any]) -> None:
     for chunk in _batches(ids, BATCH_SIZE):
         connection.execute(update(table).where(table.c.fullbay_id.in_(chunk)).values(**values))
@@ -116,22 +94,23 @@ def load_raw_day(
     with engine.begin() as connection:
         _lock_partition(connection, table.name, day)
         for batch in _batches(records, BATCH_SIZE):
-            latest: dict[str, tuple[str, dict[str, Any]]] = {}
+            latest: dict[str, Checked] = {}
             for record in batch:
-                problem = problem_with(record, day)
-                if problem is not None:
-                    row = _quarantine_row(record, day, problem, now, run_id)
+                try:
+                    checked = check_record(record, day)
+                except RecordError as exc:
+                    row = _quarantine_row(record, day, str(exc), now, run_id)
                     bad[row["record_hash"]] = row
                     continue
-                key = invoice_key(record)
-                if key in outcome or key in latest:
+                if checked.key in outcome or checked.key in latest:
                     counts.duplicates += 1  # the same invoice on two pages: keep the later copy
-                latest[key] = (content_hash(record), record)
-            writes, unchanged = _sort_batch(connection, latest, outcome, fetched_at)
+                latest[checked.key] = checked
+            new, changed, unchanged = _sort_batch(connection, latest, outcome, fetched_at)
+            insert_new(connection, table, [_raw_row(c, day, now, fetched_at, run_id) for c in new])
             upsert(
                 connection,
                 table,
-                [_raw_row(key, day, digest, record, now, fetched_at, run_id) for key, (digest, record) in writes],
+                [_raw_row(c, day, now, fetched_at, run_id) for c in changed],
                 ["fullbay_id"],
                 keep=["first_seen_at"],
             )
@@ -150,11 +129,11 @@ def load_raw_day(
 
 def _sort_batch(
     connection: Connection,
-    latest: dict[str, tuple[str, dict[str, Any]]],
+    latest: dict[str, Checked],
     outcome: dict[str, str],
     fetched_at: datetime,
-) -> tuple[list[tuple[str, tuple[str, dict[str, Any]]]], list[str]]:
-    """Which records of a batch to write and which are unchanged; records ``outcome``."""
+) -> tuple[list[Checked], list[Checked], list[str]]:
+    """Split a batch into new rows, changed rows and unchanged keys; records ``outcome``."""
     table = raw_work_orders
     existing = {
         row.fullbay_id: row
@@ -164,13 +143,15 @@ def _sort_batch(
             )
         )
     }
-    writes, unchanged = [], []
-    for key, (digest, record) in latest.items():
+    new: list[Checked] = []
+    changed: list[Checked] = []
+    unchanged: list[str] = []
+    for key, checked in latest.items():
         old = existing.get(key)  # for a repeated key: what this load wrote earlier
         if old is not None and old.fetched_at is not None and old.fetched_at > fetched_at:
             outcome.setdefault(key, "stale")  # a later answer has landed already: keep it
             continue
-        if old is not None and old.content_hash == digest and old.deleted_at is None:
+        if old is not None and old.content_hash == checked.digest and old.deleted_at is None:
             if key not in outcome:
                 outcome[key] = "unchanged"
                 unchanged.append(key)
@@ -179,24 +160,16 @@ def _sort_batch(
             outcome[key] = "inserted" if old is None else "updated"
         elif outcome[key] == "unchanged":
             outcome[key] = "updated"
-        writes.append((key, (digest, record)))
-    return writes, unchanged
+        (new if old is None else changed).append(checked)
+    return new, changed, unchanged
 
 
-def _raw_row(
-    key: str,
-    day: date,
-    digest: str,
-    record: dict[str, Any],
-    now: datetime,
-    fetched_at: datetime,
-    run_id: str | None,
-) -> dict[str, Any]:
+def _raw_row(checked: Checked, day: date, now: datetime, fetched_at: datetime, run_id: str | None) -> dict[str, Any]:
     return {
-        "fullbay_id": key,
+        "fullbay_id": checked.key,
         "invoice_date": day,
-        "raw_data": record,
-        "content_hash": digest,
+        "raw_data": JsonText(checked.text),
+        "content_hash": checked.digest,
         "first_seen_at": now,
         "last_seen_at": now,
         "last_changed_at": now,
@@ -259,7 +232,12 @@ def build_work_orders_day(
         last_key = ""
         while True:
             batch = connection.execute(
-                select(raw.c.fullbay_id, raw.c.content_hash, raw.c.raw_data, raw.c.deleted_at)
+                select(
+                    raw.c.fullbay_id,
+                    raw.c.content_hash,
+                    cast(raw.c.raw_data, Text).label("raw_text"),  # parsed once, below; written back as is
+                    raw.c.deleted_at,
+                )
                 .where(and_(raw.c.invoice_date == day, raw.c.fullbay_id > last_key))
                 .order_by(raw.c.fullbay_id)
                 .limit(BATCH_SIZE)
@@ -297,7 +275,10 @@ def _build_batch(
             )
         )
     }
-    rows, lines, rebuilt = [], [], []
+    new_rows: list[dict[str, Any]] = []
+    changed_rows: list[dict[str, Any]] = []
+    lines: list[dict[str, Any]] = []
+    rebuilt: list[str] = []
     for raw_row in batch:
         if raw_row.deleted_at is not None:
             continue  # handled as an orphan below the batch loop
@@ -310,12 +291,12 @@ def _build_batch(
             counts.inserted += 1
         else:
             counts.updated += 1
-        normalised = normalise_invoice(raw_row.raw_data, zone)
-        rows.append(
+        normalised = normalise_invoice(json.loads(raw_row.raw_text), zone)
+        (new_rows if old is None else changed_rows).append(
             {
                 **normalised.work_order,
                 "updated_at": now,
-                "raw_data": raw_row.raw_data,
+                "raw_data": JsonText(raw_row.raw_text),
                 "content_hash": raw_row.content_hash,
                 "ingestion_timestamp": now,
                 "ingestion_source": source,
@@ -324,11 +305,11 @@ def _build_batch(
         )
         lines.extend(normalised.lines)
         rebuilt.append(raw_row.fullbay_id)
-    upsert(connection, work_orders, rows, ["fullbay_id"])
+    insert_new(connection, work_orders, new_rows)
+    upsert(connection, work_orders, changed_rows, ["fullbay_id"])
     for chunk in _batches(rebuilt, BATCH_SIZE):
         connection.execute(delete(work_order_lines).where(work_order_lines.c.fullbay_id.in_(chunk)))
-    if lines:
-        connection.execute(work_order_lines.insert(), lines)
+    insert_new(connection, work_order_lines, lines)
     counts.lines += len(lines)
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import Engine, select, update
 
-from fullbay_dagster.warehouse.loader import upsert
+from fullbay_dagster.warehouse.bulk import upsert
 from fullbay_dagster.warehouse.schema import ingestion_metadata
 
 RUNNING, SUCCESS, FAILED = "running", "success", "failed"
