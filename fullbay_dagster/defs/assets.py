@@ -26,7 +26,7 @@ from dagster import (
     asset,
 )
 
-from fullbay_dagster.defs.checks import CHECK_SPECS, RAW_CHECK_SPECS, evaluate_checks, evaluate_raw_checks
+from fullbay_dagster.defs.checks import CHECK_SPECS, evaluate_checks
 from fullbay_dagster.defs.preview import preview_table
 from fullbay_dagster.defs.resources import AlertsResource, FullbayAPIResource, WarehouseResource
 from fullbay_dagster.fullbay.client import INVOICES_ENDPOINT, FullbayClient
@@ -34,6 +34,7 @@ from fullbay_dagster.fullbay.errors import FullbayError, FullbayPermanentError
 from fullbay_dagster.fullbay.spool import SpoolResult, fetch_range
 from fullbay_dagster.fullbay.windows import days_in
 from fullbay_dagster.warehouse import loader, runs
+from fullbay_dagster.warehouse.schema import ingestion_metadata as ingestion_metadata_table
 from fullbay_dagster.warehouse.schema import raw_work_orders as raw_table
 from fullbay_dagster.warehouse.schema import work_orders as work_orders_table
 
@@ -77,7 +78,6 @@ def build_assets(partitions_def: TimeWindowPartitionsDefinition, timezone: str) 
         ),
         kinds={"python", "postgres"},
         op_tags=API_TAG,
-        check_specs=RAW_CHECK_SPECS,
         **common,
     )
     def raw_work_orders(
@@ -133,7 +133,6 @@ def build_assets(partitions_def: TimeWindowPartitionsDefinition, timezone: str) 
                 "quarantined": total.quarantined,
                 "stale_skipped": total.stale,
             },
-            check_results=evaluate_raw_checks(engine, context.run.run_id, days),
         )
 
     @asset(
@@ -154,7 +153,7 @@ def build_assets(partitions_def: TimeWindowPartitionsDefinition, timezone: str) 
         total = loader.LoadCounts()
         with recorded_failure(context, warehouse, days):
             for day in days:
-                counts = loader.build_work_orders_day(engine, day, zone=zone, source=source)
+                counts = loader.build_work_orders_day(engine, day, zone=zone, source=source, run_id=context.run.run_id)
                 runs.record(
                     engine,
                     context.run.run_id,
@@ -163,6 +162,8 @@ def build_assets(partitions_def: TimeWindowPartitionsDefinition, timezone: str) 
                     records_updated=counts.updated,
                     records_unchanged=counts.unchanged,
                     records_deleted=counts.deleted,
+                    # the raw step counted what it could not store; add what did not normalise
+                    records_quarantined=ingestion_metadata_table.c.records_quarantined + counts.quarantined,
                 )
                 context.log.info(f"{day}: {counts.summary()}")
                 _accumulate(total, counts)
@@ -171,6 +172,7 @@ def build_assets(partitions_def: TimeWindowPartitionsDefinition, timezone: str) 
                 **_count_metadata(total, days, started),
                 "dagster/row_count": loader.count_live_rows(engine, work_orders_table, days[0], days[-1]),
                 "lines_written": total.lines,
+                "quarantined": total.quarantined,
                 "preview": preview_table(engine, days),
             },
             check_results=evaluate_checks(engine, context.run.run_id, days),

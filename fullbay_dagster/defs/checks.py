@@ -22,6 +22,14 @@ LINE_TOLERANCE_PER_LINE = Decimal("0.01")
 LINE_TOLERANCE_RATIO = Decimal("0.001")
 
 CHECK_SPECS = [
+    AssetCheckSpec(
+        "no_quarantined_records",
+        asset="work_orders",
+        description=(
+            "Every record the API returned could be loaded and normalised; the others are in "
+            "fullbay_quarantine with the reason."
+        ),
+    ),
     AssetCheckSpec("unique_fullbay_id", asset="work_orders", description="No invoice appears twice."),
     AssetCheckSpec(
         "line_sums_match_totals",
@@ -39,16 +47,7 @@ CHECK_SPECS = [
 ]
 
 
-RAW_CHECK_SPECS = [
-    AssetCheckSpec(
-        "no_quarantined_records",
-        asset="raw_work_orders",
-        description="Every record the API returned could be loaded; others are in fullbay_quarantine with a reason.",
-    ),
-]
-
-
-def evaluate_raw_checks(engine: Engine, run_id: str, days: list[date]) -> list[AssetCheckResult]:
+def quarantine_check(engine: Engine, run_id: str, days: list[date]) -> AssetCheckResult:
     with engine.connect() as connection:
         rows = connection.execute(
             select(quarantine.c.partition_key, quarantine.c.fullbay_id, quarantine.c.reason)
@@ -56,14 +55,12 @@ def evaluate_raw_checks(engine: Engine, run_id: str, days: list[date]) -> list[A
             .order_by(quarantine.c.partition_key)
         ).all()
     examples = "; ".join(f"{r.partition_key} {r.fullbay_id or '(no id)'}: {r.reason}" for r in rows[:10])
-    return [
-        AssetCheckResult(
-            check_name="no_quarantined_records",
-            passed=not rows,
-            severity=AssetCheckSeverity.WARN,
-            metadata={"days": f"{days[0]}..{days[-1]}", "quarantined": len(rows), "examples": examples[:2000]},
-        )
-    ]
+    return AssetCheckResult(
+        check_name="no_quarantined_records",
+        passed=not rows,
+        severity=AssetCheckSeverity.WARN,
+        metadata={"days": f"{days[0]}..{days[-1]}", "quarantined": len(rows), "examples": examples[:2000]},
+    )
 
 
 def evaluate_checks(engine: Engine, run_id: str, days: list[date]) -> list[AssetCheckResult]:
@@ -98,6 +95,7 @@ def evaluate_checks(engine: Engine, run_id: str, days: list[date]) -> list[Asset
         if loaded.get(day, 0) != expected.get(day.isoformat())
     }
     return [
+        quarantine_check(engine, run_id, days),
         AssetCheckResult(
             check_name="unique_fullbay_id", passed=duplicates == 0, metadata={**span, "duplicates": duplicates}
         ),

@@ -17,7 +17,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 CENT = Decimal("0.01")
-UTC_ZONE = ZoneInfo("UTC")
 _JSON_NUL = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")  # an escaped NUL, not an escaped backslash + "u0000"
 # What the warehouse columns hold: NUMERIC(16, 4) and VARCHAR(64) keys.
 MAX_AMOUNT = Decimal(10) ** 12
@@ -324,8 +323,9 @@ class Checked:
 
 
 def check_record(record: Any, day: date) -> Checked:
-    """Everything the warehouse needs to hold ``record`` as an invoice of ``day``;
-    RecordError (with a reason for the quarantine) when it cannot."""
+    """What the raw table needs to hold ``record`` as an invoice of ``day`` (a key, the
+    date, JSON that PostgreSQL accepts); RecordError, with a reason for the
+    quarantine, when it cannot. Normalising is the work-orders step's concern."""
     if not isinstance(record, dict):
         raise RecordError(f"not a JSON object ({type(record).__name__})")
     key = invoice_key(record)
@@ -333,5 +333,4 @@ def check_record(record: Any, day: date) -> Checked:
     if dated != day:
         raise RecordError(f"invoiceDate {dated} is not the requested day {day}")
     text = storable_json(record)
-    normalise_invoice(record, UTC_ZONE)
     return Checked(key, text, text_hash(text))

@@ -20,7 +20,8 @@ from itertools import islice
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, Engine, Table, Text, and_, cast, delete, func, or_, select, text, update
+from sqlalchemy import Connection, Engine, MetaData, Table, Text, and_, cast, delete, func, or_, select, text, update
+from sqlalchemy.dialects import postgresql
 
 from fullbay_dagster.fullbay.records import Checked, RecordError, canonical_json, check_record, normalise_invoice
 from fullbay_dagster.warehouse.bulk import JsonText, insert_new, upsert
@@ -218,26 +219,26 @@ def build_work_orders_day(
     zone: ZoneInfo,
     source: str,
     now: datetime | None = None,
+    run_id: str | None = None,
 ) -> LoadCounts:
     """Bring ``fullbay_work_orders`` and its lines in line with the raw rows of ``day``.
 
-    Only invoices whose content hash differs from the normalised row are rebuilt;
-    their lines are replaced as a whole, so a line removed in Fullbay disappears.
+    Only invoices whose content hash differs from the normalised row are read and
+    rebuilt; their lines are replaced as a whole, so a line removed in Fullbay
+    disappears. An invoice that cannot be normalised is quarantined with the reason
+    (its raw row stays: it is what the API said).
     """
     now = now or datetime.now(UTC)
     counts = LoadCounts()
     raw = raw_work_orders
     with engine.begin() as connection:
         _lock_partition(connection, work_orders.name, day)
+        if connection.dialect.name == "postgresql":
+            connection.execute(text(_CREATE_STAGE))
         last_key = ""
         while True:
             batch = connection.execute(
-                select(
-                    raw.c.fullbay_id,
-                    raw.c.content_hash,
-                    cast(raw.c.raw_data, Text).label("raw_text"),  # parsed once, below; written back as is
-                    raw.c.deleted_at,
-                )
+                select(raw.c.fullbay_id, raw.c.content_hash, raw.c.deleted_at)
                 .where(and_(raw.c.invoice_date == day, raw.c.fullbay_id > last_key))
                 .order_by(raw.c.fullbay_id)
                 .limit(BATCH_SIZE)
@@ -245,7 +246,7 @@ def build_work_orders_day(
             if not batch:
                 break
             last_key = batch[-1].fullbay_id
-            _build_batch(connection, batch, zone, source, now, counts)
+            _build_batch(connection, day, batch, zone, source, now, run_id, counts)
         # Work orders of this day whose raw row moved to another day or vanished.
         orphans = connection.execute(
             select(work_orders.c.fullbay_id).where(
@@ -264,8 +265,26 @@ def build_work_orders_day(
     return counts
 
 
+# On PostgreSQL new and changed work orders are COPYed without raw_data into this
+# stage and merged from there, taking raw_data from the raw table inside the
+# server: the largest column never travels to Python and back.
+_STAGE = "fullbay_work_orders_stage"
+_CREATE_STAGE = (
+    f"CREATE TEMP TABLE {_STAGE} (LIKE {work_orders.name}) ON COMMIT DROP; "
+    f"ALTER TABLE {_STAGE} ALTER COLUMN raw_data DROP NOT NULL"
+)
+_stage = work_orders.to_metadata(MetaData(), name=_STAGE)
+
+
 def _build_batch(
-    connection: Connection, batch: Sequence[Any], zone: ZoneInfo, source: str, now: datetime, counts: LoadCounts
+    connection: Connection,
+    day: date,
+    batch: Sequence[Any],
+    zone: ZoneInfo,
+    source: str,
+    now: datetime,
+    run_id: str | None,
+    counts: LoadCounts,
 ) -> None:
     current = {
         row.fullbay_id: row
@@ -275,42 +294,77 @@ def _build_batch(
             )
         )
     }
-    new_rows: list[dict[str, Any]] = []
-    changed_rows: list[dict[str, Any]] = []
-    lines: list[dict[str, Any]] = []
-    rebuilt: list[str] = []
+    todo: dict[str, bool] = {}  # fullbay_id -> has a row already
     for raw_row in batch:
         if raw_row.deleted_at is not None:
-            continue  # handled as an orphan below the batch loop
+            continue  # handled as an orphan after the batches
         counts.processed += 1
         old = current.get(raw_row.fullbay_id)
         if old is not None and old.content_hash == raw_row.content_hash and old.deleted_at is None:
             counts.unchanged += 1
-            continue
-        if old is None:
-            counts.inserted += 1
         else:
-            counts.updated += 1
-        normalised = normalise_invoice(json.loads(raw_row.raw_text), zone)
-        (new_rows if old is None else changed_rows).append(
+            todo[raw_row.fullbay_id] = old is not None
+    if not todo:
+        return
+    raw = raw_work_orders
+    texts = connection.execute(
+        select(raw.c.fullbay_id, raw.c.content_hash, cast(raw.c.raw_data, Text)).where(raw.c.fullbay_id.in_(list(todo)))
+    ).all()
+    rows: list[dict[str, Any]] = []
+    lines: list[dict[str, Any]] = []
+    bad: list[dict[str, Any]] = []
+    for key, digest, raw_text in texts:
+        record = json.loads(raw_text)
+        try:
+            normalised = normalise_invoice(record, zone)
+        except RecordError as exc:
+            bad.append(_quarantine_row(record, day, str(exc), now, run_id))
+            del todo[key]
+            continue
+        rows.append(
             {
                 **normalised.work_order,
                 "updated_at": now,
-                "raw_data": JsonText(raw_row.raw_text),
-                "content_hash": raw_row.content_hash,
+                "content_hash": digest,
                 "ingestion_timestamp": now,
                 "ingestion_source": source,
                 "deleted_at": None,
+                "raw_data": JsonText(raw_text),
             }
         )
         lines.extend(normalised.lines)
-        rebuilt.append(raw_row.fullbay_id)
-    insert_new(connection, work_orders, new_rows)
-    upsert(connection, work_orders, changed_rows, ["fullbay_id"])
-    for chunk in _batches(rebuilt, BATCH_SIZE):
+    _write_work_orders(connection, rows)
+    for chunk in _batches([key for key, existed in todo.items() if existed], BATCH_SIZE):
         connection.execute(delete(work_order_lines).where(work_order_lines.c.fullbay_id.in_(chunk)))
     insert_new(connection, work_order_lines, lines)
+    upsert(connection, quarantine, bad, ["partition_key", "record_hash"], keep=["first_seen_at"])
+    counts.inserted += sum(1 for existed in todo.values() if not existed)
+    counts.updated += sum(1 for existed in todo.values() if existed)
+    counts.quarantined += len(bad)
     counts.lines += len(lines)
+
+
+def _write_work_orders(connection: Connection, rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        return
+    if connection.dialect.name != "postgresql":
+        upsert(connection, work_orders, rows, ["fullbay_id"])
+        return
+    insert_new(connection, _stage, [{k: v for k, v in row.items() if k != "raw_data"} for row in rows])
+    columns = [c.name for c in work_orders.columns if c.name != "raw_data"]
+    merged = postgresql.insert(work_orders).from_select(
+        [*columns, "raw_data"],
+        select(*(_stage.c[name] for name in columns), raw_work_orders.c.raw_data).join(
+            raw_work_orders, raw_work_orders.c.fullbay_id == _stage.c.fullbay_id
+        ),
+    )
+    connection.execute(
+        merged.on_conflict_do_update(
+            index_elements=["fullbay_id"],
+            set_={name: merged.excluded[name] for name in [*columns, "raw_data"] if name != "fullbay_id"},
+        )
+    )
+    connection.execute(text(f"TRUNCATE {_STAGE}"))
 
 
 def table_checksum(engine: Engine, table: Table, exclude: Sequence[str] = ()) -> str:

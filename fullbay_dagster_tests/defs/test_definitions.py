@@ -46,7 +46,7 @@ def test_assets_are_partitioned_daily_and_backfill_in_one_run() -> None:
     assert [p.to_user_string() for p in graph.get(AssetKey("work_orders")).parent_keys] == ["raw_work_orders"]
     checks = {(key.asset_key.to_user_string(), key.name) for key in defs.resolve_asset_graph().asset_check_keys}
     assert checks == {
-        ("raw_work_orders", "no_quarantined_records"),
+        ("work_orders", "no_quarantined_records"),
         ("work_orders", "unique_fullbay_id"),
         ("work_orders", "line_sums_match_totals"),
         ("work_orders", "rows_match_api_count"),

@@ -16,9 +16,10 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import Engine, Table, func, select, update
+from sqlalchemy import Engine, Table, func, select, text
+from sqlalchemy.exc import DBAPIError
 
-from fullbay_dagster.fullbay.records import RecordError, content_hash
+from fullbay_dagster.fullbay.records import content_hash
 from fullbay_dagster.fullbay.synthetic import invoices_for_day
 from fullbay_dagster.warehouse import migrate, runs
 from fullbay_dagster.warehouse.engine import make_engine
@@ -318,27 +319,42 @@ def test_build_failure_leaves_work_orders_as_they_were(pg_engine: Engine) -> Non
     records = invoices_for_day(SEED, DAY, count, DAY)
     load(pg_engine, DAY, records[:5], T1)
     before = checksums(pg_engine)
-    # The invoice sorted last (ids grow with the index) cannot be normalised.
+    # The invoice sorted last (ids grow with the index) is refused by the database
+    # itself (a trigger stands in for a constraint or a disk failure): the build
+    # fails on its last batch, after the first batch was written.
     assert max(r["primaryKey"] for r in records) == records[-1]["primaryKey"]
     load_raw_day(pg_engine, DAY, records, now=T2)
-    # A raw row that no longer normalises (the loader quarantines such records, so
-    # write it behind its back): the build fails on the last batch.
-    broken = copy.deepcopy(records[-1])
-    broken["ServiceOrder"] = [broken["ServiceOrder"]]
     with pg_engine.begin() as connection:
         connection.execute(
-            update(raw_work_orders)
-            .where(raw_work_orders.c.fullbay_id == broken["primaryKey"])
-            .values(raw_data=broken, content_hash="f" * 64)
+            text(
+                "CREATE FUNCTION refuse() RETURNS trigger AS $$ BEGIN "
+                "IF NEW.fullbay_id = '" + records[-1]["primaryKey"] + "' THEN RAISE EXCEPTION 'disk full'; END IF; "
+                "RETURN NEW; END $$ LANGUAGE plpgsql; "
+                "CREATE TRIGGER refuse BEFORE INSERT ON fullbay_work_orders FOR EACH ROW EXECUTE FUNCTION refuse()"
+            )
         )
 
-    with pytest.raises(RecordError, match="ServiceOrder"):
+    with pytest.raises(DBAPIError, match="disk full"):
         build_work_orders_day(pg_engine, DAY, zone=ZONE, source="getInvoices.php", now=T2)
 
     after = checksums(pg_engine)
     assert after["fullbay_work_orders"] == before["fullbay_work_orders"]
     assert after["fullbay_work_order_lines"] == before["fullbay_work_order_lines"]
     assert row_count(pg_engine, work_orders) == 5
+
+
+def test_an_invoice_that_does_not_normalise_is_quarantined_at_build(pg_engine: Engine) -> None:
+    records = invoices_for_day(SEED, DAY, 6, DAY)
+    records[2]["ServiceOrder"] = [records[2]["ServiceOrder"]]  # storable JSON, but not an invoice's shape
+    raw = load_raw_day(pg_engine, DAY, records, now=T1)
+    built = build_work_orders_day(pg_engine, DAY, zone=ZONE, source="getInvoices.php", now=T1, run_id="run-1")
+    assert (raw.inserted, raw.quarantined) == (6, 0)  # the raw table keeps what the API said
+    assert (built.inserted, built.quarantined) == (5, 1)
+    assert records[2]["primaryKey"] not in column_by_id(pg_engine, work_orders, "status")
+    with pg_engine.connect() as connection:
+        [row] = connection.execute(select(quarantine)).all()
+    assert (row.fullbay_id, row.last_run_id) == (records[2]["primaryKey"], "run-1")
+    assert "ServiceOrder must be an object" in row.reason
 
 
 # --------------------------------------------------------------------------- lines and moves
