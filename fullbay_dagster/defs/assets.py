@@ -31,7 +31,7 @@ from fullbay_dagster.defs.preview import preview_table
 from fullbay_dagster.defs.resources import AlertsResource, FullbayAPIResource, WarehouseResource
 from fullbay_dagster.fullbay.client import INVOICES_ENDPOINT, FullbayClient
 from fullbay_dagster.fullbay.errors import FullbayError, FullbayPermanentError
-from fullbay_dagster.fullbay.spool import SpoolResult, fetch_range
+from fullbay_dagster.fullbay.spool import SpoolResult, fetch_windows
 from fullbay_dagster.fullbay.windows import days_in
 from fullbay_dagster.warehouse import loader, runs
 from fullbay_dagster.warehouse.schema import ingestion_metadata as ingestion_metadata_table
@@ -96,15 +96,15 @@ def build_assets(partitions_def: TimeWindowPartitionsDefinition, timezone: str) 
             client = fullbay.get_client(context.log)
             try:
                 with closing(client), tempfile.TemporaryDirectory() as spool_dir:
-                    spooled = _fetch_or_request_retry(context, fullbay, client, days, Path(spool_dir))
-                    context.log.info(f"Fetched {sum(spooled.counts.values())} invoices: {client.stats.as_dict()}")
-                    for day in days:
+                    spool = SpoolResult(Path(spool_dir))
+                    # Each window's days load while later windows are still being fetched.
+                    for day in _fetched_days(context, fullbay, client, days, spool):
                         counts = loader.load_raw_day(
                             engine,
                             day,
-                            spooled.records(day),
+                            spool.records(day),
                             run_id=context.run.run_id,
-                            fetched_at=spooled.fetched_at,
+                            fetched_at=spool.fetched_at,
                         )
                         runs.record(
                             engine,
@@ -116,6 +116,7 @@ def build_assets(partitions_def: TimeWindowPartitionsDefinition, timezone: str) 
                         )
                         context.log.info(f"{day}: {counts.summary()}")
                         _accumulate(total, counts)
+                    context.log.info(f"Fetched {sum(spool.counts.values())} invoices: {client.stats.as_dict()}")
             finally:
                 alerts.put_metrics(
                     {"ApiRequests": client.stats.requests, "FailedRequests": client.stats.retries},
@@ -215,13 +216,19 @@ def build_assets(partitions_def: TimeWindowPartitionsDefinition, timezone: str) 
     return [raw_work_orders, work_orders, ingestion_metadata]
 
 
-def _fetch_or_request_retry(
-    context: AssetExecutionContext, fullbay: FullbayAPIResource, client: FullbayClient, days: list[date], spool: Path
-) -> SpoolResult:
-    """Transient trouble that outlasted the client's own retries gets the whole step
-    retried by Dagster, after a pause; permanent errors (bad key, IP) fail at once."""
+def _fetched_days(
+    context: AssetExecutionContext,
+    fullbay: FullbayAPIResource,
+    client: FullbayClient,
+    days: list[date],
+    spool: SpoolResult,
+) -> Iterator[date]:
+    """Days as their windows finish fetching. Transient trouble that outlasted the
+    client's own retries gets the step retried by Dagster after a pause (days already
+    loaded reload as unchanged); permanent errors (bad key, IP) fail at once."""
     try:
-        return fetch_range(client, days[0], days[-1], spool)
+        for window_days in fetch_windows(client, days[0], days[-1], spool):
+            yield from window_days
     except FullbayPermanentError:
         raise
     except FullbayError as exc:

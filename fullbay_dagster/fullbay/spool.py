@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -39,15 +39,30 @@ class SpoolResult:
                 yield json.loads(line)
 
 
-def fetch_range(client: FullbayClient, start: date, end: date, directory: Path) -> SpoolResult:
-    """Fetch ``start..end`` window by window, up to ``max_in_flight`` windows at once."""
-    result = SpoolResult(directory)
+def fetch_windows(client: FullbayClient, start: date, end: date, spool: SpoolResult) -> Iterator[list[date]]:
+    """Fetch ``start..end`` window by window, up to ``max_in_flight`` windows at once,
+    yielding each window's days as soon as they are spooled, so the caller can load
+    them while later windows are still being fetched."""
     windows = list(date_windows(start, end, client.config.window_days))
-    with ThreadPoolExecutor(max_workers=client.config.max_in_flight, thread_name_prefix="fullbay") as pool:
-        for counts, misdated in pool.map(lambda w: _fetch_window(client, w[0], w[1], result), windows):
-            result.counts.update(counts)
-            result.misdated += misdated
-    return result
+    pool = ThreadPoolExecutor(max_workers=client.config.max_in_flight, thread_name_prefix="fullbay")
+    try:
+        futures = {pool.submit(_fetch_window, client, first, last, spool): (first, last) for first, last in windows}
+        for future in as_completed(futures):
+            counts, misdated = future.result()
+            spool.counts.update(counts)
+            spool.misdated += misdated
+            yield sorted(counts)
+    finally:
+        # On failure (here or in the caller) do not start windows still queued.
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def fetch_range(client: FullbayClient, start: date, end: date, directory: Path) -> SpoolResult:
+    """Fetch all of ``start..end`` before returning."""
+    spool = SpoolResult(directory)
+    for _ in fetch_windows(client, start, end, spool):
+        pass
+    return spool
 
 
 def _fetch_window(client: FullbayClient, start: date, end: date, spool: SpoolResult) -> tuple[dict[date, int], int]:
