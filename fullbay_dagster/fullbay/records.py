@@ -11,7 +11,7 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -20,6 +20,7 @@ CENT = Decimal("0.01")
 _JSON_NUL = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")  # an escaped NUL, not an escaped backslash + "u0000"
 # What the warehouse columns hold: NUMERIC(16, 4) and VARCHAR(64) keys.
 MAX_AMOUNT = Decimal(10) ** 12
+MAX_DECIMALS = 4
 MAX_KEY_LENGTH = 64
 
 
@@ -83,6 +84,9 @@ def decimal(value: Any, name: str) -> Decimal | None:
         raise RecordError(f"{name} is not a finite number: {value!r}")
     if abs(number) >= MAX_AMOUNT:
         raise RecordError(f"{name} is out of range (|value| >= 10^12): {str(value)[:40]}")
+    if number.as_tuple().exponent < -MAX_DECIMALS:  # type: ignore[operator]
+        # NUMERIC(16, 4) would round it silently; a record is loaded exactly or not at all.
+        raise RecordError(f"{name} has more than {MAX_DECIMALS} decimal places: {str(value)[:40]}")
     return number
 
 
@@ -117,10 +121,11 @@ def parse_timestamp(value: Any, name: str, zone: ZoneInfo) -> datetime | None:
         # fromisoformat is C and ~10x faster than strptime; the shape check keeps it strict.
         if len(raw) != 19 or raw[10] != " ":
             raise ValueError
-        parsed = datetime.fromisoformat(raw)
-    except ValueError:
-        raise RecordError(f"{name} is not a 'YYYY-MM-DD HH:MM:SS' timestamp: {raw[:30]!r}") from None
-    return parsed.replace(tzinfo=zone)
+        parsed = datetime.fromisoformat(raw).replace(tzinfo=zone)
+        parsed.astimezone(UTC)  # stored as UTC: 9999-12-31 23:00 west of Greenwich does not fit
+    except (ValueError, OverflowError):
+        raise RecordError(f"{name} is not a storable 'YYYY-MM-DD HH:MM:SS' timestamp: {raw[:30]!r}") from None
+    return parsed
 
 
 def _obj(value: Any, name: str) -> dict[str, Any]:
@@ -217,6 +222,13 @@ def normalise_invoice(record: dict[str, Any], zone: ZoneInfo) -> NormalisedInvoi
     return NormalisedInvoice(work_order, _lines(fullbay_id, order, zone))
 
 
+def _derived_key(parent: str, index: int) -> str:
+    """A stable key for a line Fullbay gave none: its parent's key and its position,
+    hashed when that would not fit the column."""
+    key = f"{parent}#{index}"
+    return key if len(key) <= MAX_KEY_LENGTH else hashlib.sha256(key.encode()).hexdigest()
+
+
 def _lines(fullbay_id: str, order: dict[str, Any], zone: ZoneInfo) -> list[dict[str, Any]]:
     lines: list[dict[str, Any]] = []
 
@@ -233,7 +245,9 @@ def _lines(fullbay_id: str, order: dict[str, Any], zone: ZoneInfo) -> list[dict[
         ]
         for r_index, correction in enumerate(_list(complaint.get("Corrections"), f"{where}.Corrections")):
             at = f"{where}.Corrections[{r_index}]"
-            correction_id = ident(correction.get("primaryKey"), f"{at}.primaryKey") or f"{complaint_id}#{r_index}"
+            correction_id = ident(correction.get("primaryKey"), f"{at}.primaryKey") or _derived_key(
+                complaint_id, r_index
+            )
             title = text(correction.get("actualCorrection")) or text(correction.get("title"))
             line(
                 "labor",
@@ -255,7 +269,7 @@ def _lines(fullbay_id: str, order: dict[str, Any], zone: ZoneInfo) -> list[dict[
                 price = decimal(part.get("sellingPrice"), f"{pt}.sellingPrice") or Decimal(0)
                 line(
                     "part",
-                    ident(part.get("primaryKey"), f"{pt}.primaryKey") or f"{correction_id}#{p_index}",
+                    ident(part.get("primaryKey"), f"{pt}.primaryKey") or _derived_key(correction_id, p_index),
                     complaint_id=complaint_id,
                     description=text(part.get("description")),
                     component=text(part.get("shopPartNumber")),

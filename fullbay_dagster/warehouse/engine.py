@@ -24,15 +24,16 @@ class WarehouseConfigError(ValueError):
 def normalise_url(url: str | URL) -> URL:
     try:
         parsed = make_url(url)
-    except ArgumentError:
+    except (ArgumentError, ValueError):
         raise WarehouseConfigError(
-            "DATABASE_URL is not a database URL (expected e.g. postgresql://user:pass@host:5432/db)"
+            "DATABASE_URL is not a valid database URL (expected e.g. postgresql://user:pass@host:5432/db)"
         ) from None
     if parsed.drivername in ("postgres", "postgresql"):
         parsed = parsed.set(drivername=PG_DRIVER)
     if not parsed.drivername.startswith(("postgresql", "sqlite")):
         raise WarehouseConfigError(
-            f"Unsupported database {parsed.drivername!r}: use PostgreSQL (postgresql://...) or SQLite (sqlite:///...)"
+            f"DATABASE_URL names an unsupported database {parsed.drivername!r}: "
+            "use PostgreSQL (postgresql://...) or SQLite (sqlite:///...)"
         )
     return parsed
 

@@ -184,11 +184,13 @@ def _quarantine_row(record: Any, day: date, reason: str, now: datetime, run_id: 
     # repr-like JSON that always succeeds: NaN stays NaN, NUL becomes \u0000, surrogates are escaped.
     raw_text = json.dumps(record, ensure_ascii=True, default=repr, sort_keys=True)
     key = record.get("primaryKey") if isinstance(record, dict) else None
+    usable_key = isinstance(key, (str, int)) and not isinstance(key, bool)
     return {
         "partition_key": day.isoformat(),
         "record_hash": hashlib.sha256(raw_text.encode()).hexdigest(),
-        "fullbay_id": str(key)[:64] if isinstance(key, (str, int)) and not isinstance(key, bool) else None,
-        "reason": reason,
+        # PostgreSQL text cannot hold NUL, and the key may be what made the record bad
+        "fullbay_id": str(key).replace("\x00", "\\0")[:64] if usable_key else None,
+        "reason": reason.replace("\x00", "\\0"),
         "raw_text": raw_text,
         "first_seen_at": now,
         "last_seen_at": now,
@@ -208,7 +210,8 @@ def _mark_vanished(
         )
     ).scalars()
     vanished = [key for key in present if key not in seen]
-    _mark_seen(connection, table, vanished, {"deleted_at": now})
+    # fetched_at too: an earlier answer that still lists the invoice must not revive it.
+    _mark_seen(connection, table, vanished, {"deleted_at": now, "fetched_at": fetched_at})
     return len(vanished)
 
 
