@@ -32,7 +32,7 @@ DEFAULT_OUTPUT = ROOT / "docs" / "reliability.md"
 
 # Bugs the reliability tests found; each is an xfail(strict=True) test that turns
 # into a failure (XPASS) once the bug is fixed, so this list must be updated then.
-KNOWN_BUGS = (
+FOUND_BUGS = (
     (
         "test_db_faults.py::test_an_older_answer_committing_last_does_not_revive_an_invoice_a_newer_answer_found_gone "
         "(and the Dagster variant ..._does_not_revive_a_voided_invoice)",
@@ -234,7 +234,8 @@ def markdown(rows: list[Row], soak: list[tuple[str, str]] | None, ok: bool, comm
         "that first takes a transaction-scoped PostgreSQL advisory lock for (table, day) "
         "(`loader._lock_partition`); the other run waits, then sees the committed rows. A row is never "
         "overwritten by an answer fetched earlier than the one that wrote it (`fetched_at`), also when the "
-        "earlier-fetching Dagster run commits last; a *deletion* is not protected that way (see the known bugs).",
+        "earlier-fetching Dagster run commits last, and a deletion records its answer's `fetched_at` too, so "
+        "an older answer cannot revive an invoice a newer one found gone.",
         "- **Bad input** (`test_bad_input.py`): hypothesis mutates valid synthetic invoices (missing/null/"
         "wrong-type nested objects, numbers as strings, empty strings, control characters and NUL, lone "
         "surrogates, 1 MB text, NaN/Infinity, negative and huge amounts, impossible dates, bad and duplicate "
@@ -242,15 +243,15 @@ def markdown(rows: list[Row], soak: list[tuple[str, str]] | None, ok: bool, comm
         "a reason, never both or neither, and the valid records of the batch all load. Through Dagster, bad "
         "records make `no_quarantined_records` warn and are counted in the run metadata. Bad "
         "`FULLBAY_START_DATE`, `FULLBAY_TIMEZONE`, `SCHEDULE_EXPRESSION`, `FULLBAY_API_BASE_URL` and "
-        "`DATABASE_URL` each give one message naming the variable (two `DATABASE_URL` forms do not: known bugs).",
+        "`DATABASE_URL` each give one message naming the variable.",
         "- **Secret hygiene** (`test_secrets.py`): across succeeding and failing runs (API unreachable, IP not "
         "allowed, database refusing, client giving up), the API key, the day's token and the database password "
         "appear in no log line (root logger at DEBUG, urllib3 included), error text or traceback, serialized "
         "Dagster event, run metadata, `ingestion_metadata` row, or the process output.",
         "",
-        "## Known bugs (kept as `xfail(strict=True)` tests)",
+        "## Bugs this suite found (fixed; the tests that found them now pass)",
         "",
-        *[f"- {text} — `{test}`" for test, text in KNOWN_BUGS],
+        *[f"- {text} — `{test}`" for test, text in FOUND_BUGS],
         "",
         "## Rerun",
         "",
