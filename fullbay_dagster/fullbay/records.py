@@ -42,15 +42,18 @@ def blank(value: Any) -> bool:
 
 
 def text(value: Any) -> str | None:
-    return None if blank(value) else str(value).strip()
+    # Exact-type fast path: called for every text field of every line.
+    stripped = (value if type(value) is str else "" if value is None else str(value)).strip()
+    return stripped or None
 
 
 def ident(value: Any, name: str) -> str | None:
     """Ids arrive as strings or ints; store them as text so both compare equal."""
-    if blank(value):
+    if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, (str, int)):
-        raise RecordError(f"{name} must be a string or an integer, got {type(value).__name__}")
+    kind = type(value)
+    if kind is not str and kind is not int and (kind is bool or not isinstance(value, (str, int))):
+        raise RecordError(f"{name} must be a string or an integer, got {kind.__name__}")
     return short(value, name)
 
 

@@ -45,7 +45,7 @@ _COPY_FIELD: dict[type, Any] = {
 }
 
 
-def _copy_line(row: dict[str, Any], columns: list[str]) -> str:
+def _copy_line(row: dict[str, Any], columns: list[str]) -> str:  # the hot loop of a COPY
     return "\t".join([_COPY_FIELD.get(type(value), str)(value) for value in map(row.__getitem__, columns)])
 
 

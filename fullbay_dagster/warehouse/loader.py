@@ -336,7 +336,7 @@ def _build_batch(
             }
         )
         lines.extend(normalised.lines)
-    _write_work_orders(connection, rows)
+    _write_work_orders(connection, rows, all_new=not any(todo.values()))
     for chunk in _batches([key for key, existed in todo.items() if existed], BATCH_SIZE):
         connection.execute(delete(work_order_lines).where(work_order_lines.c.fullbay_id.in_(chunk)))
     insert_new(connection, work_order_lines, lines)
@@ -347,7 +347,7 @@ def _build_batch(
     counts.lines += len(lines)
 
 
-def _write_work_orders(connection: Connection, rows: list[dict[str, Any]]) -> None:
+def _write_work_orders(connection: Connection, rows: list[dict[str, Any]], all_new: bool) -> None:
     if not rows:
         return
     if connection.dialect.name != "postgresql":
@@ -361,12 +361,12 @@ def _write_work_orders(connection: Connection, rows: list[dict[str, Any]]) -> No
             raw_work_orders, raw_work_orders.c.fullbay_id == _stage.c.fullbay_id
         ),
     )
-    connection.execute(
-        merged.on_conflict_do_update(
+    if not all_new:  # a first load of a day skips the conflict handling
+        merged = merged.on_conflict_do_update(
             index_elements=["fullbay_id"],
             set_={name: merged.excluded[name] for name in [*columns, "raw_data"] if name != "fullbay_id"},
         )
-    )
+    connection.execute(merged)
     connection.execute(text(f"TRUNCATE {_STAGE}"))
 
 

@@ -36,7 +36,7 @@ from fullbay_dagster.defs.definitions import JOB_NAME, build_definitions
 from fullbay_dagster.defs.resources import AlertsResource, FullbayAPIResource, WarehouseResource
 from fullbay_dagster.defs.settings import load_settings
 from fullbay_dagster.fullbay.auth import make_token, today_in
-from fullbay_dagster.fullbay.simulator import Simulator, SimulatorConfig
+from fullbay_dagster.fullbay.simulator import DATA_FAULT_KINDS, DEFAULT_FAULT_KINDS, Simulator, SimulatorConfig
 from fullbay_dagster.fullbay.synthetic import invoices_for_day
 from fullbay_dagster.warehouse import loader, migrate, runs
 from fullbay_dagster.warehouse.engine import make_engine, normalise_url
@@ -620,21 +620,7 @@ def _digest(rows: Sequence[Any]) -> str:
 
 # Faults a later attempt can get past: every kind but the permanent "fail-auth"
 # and the 86400-second Retry-After (capped, so it would only slow the soak down).
-TRANSIENT_KINDS: tuple[str, ...] = (
-    "429",
-    "429-no-retry-after",
-    "500",
-    "502",
-    "503",
-    "504",
-    "reset",
-    "timeout",
-    "malformed",
-    "html",
-    "fail",
-    "grow",
-    "shift",
-)
+TRANSIENT_KINDS: tuple[str, ...] = (*DEFAULT_FAULT_KINDS, "429-no-retry-after", *sorted(DATA_FAULT_KINDS))
 # Two windows are fetched at once; these make both windows' first page fail twice,
 # so the client (2 attempts) gives up on both and Dagster must retry the step at least
 # once, whatever the random draws do.
