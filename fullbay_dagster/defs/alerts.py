@@ -65,15 +65,15 @@ def build_freshness(
     work_orders: AssetsDefinition, timezone: str, deadline_hour: int
 ) -> tuple[list[AssetChecksDefinition], SensorDefinition]:
     """Fails when the newest complete day has not landed by ``deadline_hour`` (shop time)."""
-    checks = list(
-        build_time_partition_freshness_checks(
-            assets=[work_orders], deadline_cron=f"0 {deadline_hour} * * *", timezone=timezone
-        )
-    )
     with warnings.catch_warnings():
         # Superseded by FreshnessPolicy, which judges when an asset last materialized, not
         # whether a given day's partition exists: the partition-aware check is what we need.
         warnings.simplefilter("ignore", SupersessionWarning)
+        checks = list(
+            build_time_partition_freshness_checks(
+                assets=[work_orders], deadline_cron=f"0 {deadline_hour} * * *", timezone=timezone
+            )
+        )
         sensor = build_sensor_for_freshness_checks(
             freshness_checks=checks, name="fullbay_freshness_sensor", default_status=DefaultSensorStatus.RUNNING
         )
