@@ -1,8 +1,5 @@
 from setuptools import find_packages, setup
 
-DAGSTER = "1.13.27"  # dagster-aws / dagster-postgres 0.29.N go with exactly dagster 1.13.N
-DAGSTER_LIBS = "0.29.27"
-
 setup(
     name="fullbay_dagster",
     version="0.1.0",
@@ -11,13 +8,15 @@ setup(
     packages=find_packages(exclude=["fullbay_dagster_tests*"]),
     package_data={"fullbay_dagster.warehouse": ["migrations/script.py.mako"]},
     install_requires=[
-        f"dagster=={DAGSTER}",
-        f"dagster-webserver=={DAGSTER}",
-        f"dagster-graphql=={DAGSTER}",
-        f"dagster-pipes=={DAGSTER}",
-        f"dagster-shared=={DAGSTER}",
-        f"dagster-postgres=={DAGSTER_LIBS}",
-        f"dagster-aws=={DAGSTER_LIBS}",
+        # The Dagster family moves together: dagster-aws / dagster-postgres 0.29.N
+        # require exactly dagster 1.13.N (unpinned, pip backtracks to 2021 releases).
+        "dagster==1.13.27",
+        "dagster-webserver==1.13.27",
+        "dagster-graphql==1.13.27",
+        "dagster-pipes==1.13.27",
+        "dagster-shared==1.13.27",
+        "dagster-postgres==0.29.27",
+        "dagster-aws==0.29.27",
         "requests>=2.32,<3",
         "tenacity>=9,<10",
         "pandas>=2.2,<4",
