@@ -30,8 +30,8 @@ from benchmarks.common import (
     BENCH_KEY,
     Figure,
     SectionResult,
-    child_env,
     fresh_database,
+    job_env,
     run_child,
     simulator_process,
 )
@@ -74,15 +74,7 @@ def single_run(days: int, per_day: int, page_size: int, as_of: str) -> dict[str,
         simulator_process(invoices_per_day=per_day, page_size=page_size, as_of=as_of, latency=LATENCY) as base,
         fresh_database("backfill_single") as url,
     ):
-        env = child_env(
-            {
-                "DATABASE_URL": url,
-                "FULLBAY_API_KEY": BENCH_KEY,
-                "FULLBAY_API_BASE_URL": base,
-                "FULLBAY_PUBLIC_IP": "127.0.0.1",
-                "FULLBAY_START_DATE": FIRST_DAY.isoformat(),
-            }
-        )
+        env = job_env(url, base, FIRST_DAY.isoformat())
         line, wall = run_child("benchmarks.job_child", [FIRST_DAY.isoformat(), last.isoformat()], env, timeout=1800)
         report = json.loads(line)
         if not report["success"]:

@@ -153,6 +153,19 @@ def child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
+def job_env(database_url: str, simulator_url: str, start_date: str) -> dict[str, str]:
+    """The environment of a child process that runs the real job against the simulator."""
+    return child_env(
+        {
+            "DATABASE_URL": database_url,
+            "FULLBAY_API_KEY": BENCH_KEY,
+            "FULLBAY_API_BASE_URL": simulator_url,
+            "FULLBAY_PUBLIC_IP": "127.0.0.1",
+            "FULLBAY_START_DATE": start_date,
+        }
+    )
+
+
 def run_child(module: str, args: Sequence[str], env: dict[str, str], timeout: float) -> tuple[str, float]:
     """Run ``python -m module args`` in a fresh process; returns (last stdout line, wall seconds)."""
     started = time.perf_counter()

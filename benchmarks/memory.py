@@ -15,11 +15,10 @@ from datetime import timedelta
 from typing import Any
 
 from benchmarks.common import (
-    BENCH_KEY,
     Figure,
     SectionResult,
-    child_env,
     fresh_database,
+    job_env,
     run_child,
     simulator_process,
 )
@@ -36,15 +35,7 @@ def measure(per_day: int, log: Any) -> dict[str, Any]:
         simulator_process(invoices_per_day=per_day, page_size=PAGE_SIZE, as_of=as_of, cache_size=CACHE_SIZE) as base,
         fresh_database(f"mem{per_day}") as url,
     ):
-        env = child_env(
-            {
-                "DATABASE_URL": url,
-                "FULLBAY_API_KEY": BENCH_KEY,
-                "FULLBAY_API_BASE_URL": base,
-                "FULLBAY_PUBLIC_IP": "127.0.0.1",
-                "FULLBAY_START_DATE": DAY.isoformat(),
-            }
-        )
+        env = job_env(url, base, DAY.isoformat())
         line, wall = run_child("benchmarks.job_child", [DAY.isoformat(), DAY.isoformat()], env, timeout=3600)
     report = json.loads(line)
     report["wall_seconds"] = wall

@@ -21,7 +21,7 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
-PAYLOAD_KEY = "dagster_run"  # the same key as fullbay_dagster.aws.launchers.PAYLOAD_KEY
+PAYLOAD_KEY = "dagster_run"  # what LambdaRunLauncher puts the run in
 log = logging.getLogger(__name__)
 
 

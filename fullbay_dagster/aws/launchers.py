@@ -27,11 +27,13 @@ from dagster._grpc.types import ExecuteRunArgs
 from dagster._serdes import ConfigurableClass, ConfigurableClassData
 from dagster_shared.serdes import serialize_value
 
+# The handler module is standard-library only at import, so sharing its constant is free.
+from fullbay_dagster.aws.lambda_handler import PAYLOAD_KEY
+
 LAUNCHER_TAG = "fullbay/launcher"  # set on a run (or job) to choose: "ecs" or "lambda"
 LAUNCHED_BY_TAG = "fullbay/launched_by"  # recorded by the router: where the run went
 LAMBDA_REQUEST_ID_TAG = "fullbay/lambda_request_id"
 BACKFILL_TAG = "dagster/backfill"
-PAYLOAD_KEY = "dagster_run"
 # Lambda stops an invocation after at most 15 minutes; past that (plus a grace
 # period for queueing) a run still marked started has been killed.
 LAMBDA_MAX_SECONDS = 900

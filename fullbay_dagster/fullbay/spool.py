@@ -28,7 +28,6 @@ class SpoolResult:
     # When fetching began: every record is at least this fresh (see loader.load_raw_day).
     fetched_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     counts: dict[date, int] = field(default_factory=dict)
-    misdated: int = 0
 
     def path(self, day: date) -> Path:
         return self.directory / f"{day.isoformat()}.jsonl"
@@ -46,11 +45,10 @@ def fetch_windows(client: FullbayClient, start: date, end: date, spool: SpoolRes
     windows = list(date_windows(start, end, client.config.window_days))
     pool = ThreadPoolExecutor(max_workers=client.config.max_in_flight, thread_name_prefix="fullbay")
     try:
-        futures = {pool.submit(_fetch_window, client, first, last, spool): (first, last) for first, last in windows}
+        futures = [pool.submit(_fetch_window, client, first, last, spool) for first, last in windows]
         for future in as_completed(futures):
-            counts, misdated = future.result()
+            counts = future.result()
             spool.counts.update(counts)
-            spool.misdated += misdated
             yield sorted(counts)
     finally:
         # On failure (here or in the caller) do not start windows still queued.
@@ -65,7 +63,7 @@ def fetch_range(client: FullbayClient, start: date, end: date, directory: Path) 
     return spool
 
 
-def _fetch_window(client: FullbayClient, start: date, end: date, spool: SpoolResult) -> tuple[dict[date, int], int]:
+def _fetch_window(client: FullbayClient, start: date, end: date, spool: SpoolResult) -> dict[date, int]:
     for attempt in range(1, WINDOW_ATTEMPTS + 1):
         try:
             return _write_window(client, start, end, spool)
@@ -78,11 +76,10 @@ def _fetch_window(client: FullbayClient, start: date, end: date, spool: SpoolRes
     raise AssertionError("unreachable")
 
 
-def _write_window(client: FullbayClient, start: date, end: date, spool: SpoolResult) -> tuple[dict[date, int], int]:
+def _write_window(client: FullbayClient, start: date, end: date, spool: SpoolResult) -> dict[date, int]:
     days = days_in(start, end)
     counts = dict.fromkeys(days, 0)
     handles: dict[date, IO[str]] = {day: spool.path(day).open("w", encoding="utf-8") for day in days}
-    misdated = 0
     try:
         for page in client.iter_window_pages(start, end):
             for record in page.records:
@@ -90,14 +87,13 @@ def _write_window(client: FullbayClient, start: date, end: date, spool: SpoolRes
                 if day not in handles:
                     # Outside the window we asked for (or no usable date): keep it with the
                     # window's first day, where the loader quarantines it with the reason.
-                    misdated += 1
                     day = start
                 handles[day].write(json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n")
                 counts[day] += 1
     finally:
         for handle in handles.values():
             handle.close()
-    return counts, misdated
+    return counts
 
 
 def _record_day(record: Any) -> date | None:

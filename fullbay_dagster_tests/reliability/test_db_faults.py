@@ -123,17 +123,22 @@ def test_connection_killed_mid_raw_load_commits_nothing_and_a_rerun_converges(pg
         # A rerun on the same engine (its pool must drop the dead connection) converges.
         loader.load_raw_day(victim, DAY, answer, run_id="rerun", now=T2, fetched_at=T2)
         loader.build_work_orders_day(victim, DAY, zone=ZONE, source="rerun", now=T2)
-        with harness.temp_database("clean") as clean_url:
-            clean = harness.migrated_engine(clean_url)
-            harness.load_directly(clean, DAY, prior, T1)
-            loader.load_raw_day(clean, DAY, answer, run_id="rerun", now=T2, fetched_at=T2)
-            loader.build_work_orders_day(clean, DAY, zone=ZONE, source="rerun", now=T2)
-            assert checksums(victim, bookkeeping=True) == checksums(clean, bookkeeping=True)
-            clean.dispose()
+        assert_equals_clean_load(victim, prior, answer)
         assert len(harness.ids(victim, work_orders)) == BIG_DAY
     finally:
         victim.dispose()
         observer.dispose()
+
+
+def assert_equals_clean_load(victim: Engine, prior: list[dict[str, Any]], answer: list[dict[str, Any]]) -> None:
+    """The victim, after its rerun, equals a fresh database that loaded ``prior`` then ``answer``."""
+    with harness.temp_database("clean") as clean_url:
+        clean = harness.migrated_engine(clean_url)
+        harness.load_directly(clean, DAY, prior, T1)
+        loader.load_raw_day(clean, DAY, answer, run_id="rerun", now=T2, fetched_at=T2)
+        loader.build_work_orders_day(clean, DAY, zone=ZONE, source="rerun", now=T2)
+        assert checksums(victim, bookkeeping=True) == checksums(clean, bookkeeping=True)
+        clean.dispose()
 
 
 def test_connection_killed_mid_build_leaves_work_orders_as_they_were(pg_url: str) -> None:
@@ -161,13 +166,7 @@ def test_connection_killed_mid_build_leaves_work_orders_as_they_were(pg_url: str
         assert checksums(victim, bookkeeping=True) == before
 
         loader.build_work_orders_day(victim, DAY, zone=ZONE, source="rerun", now=T2)
-        with harness.temp_database("clean") as clean_url:
-            clean = harness.migrated_engine(clean_url)
-            harness.load_directly(clean, DAY, prior, T1)
-            loader.load_raw_day(clean, DAY, answer, run_id="rerun", now=T2, fetched_at=T2)
-            loader.build_work_orders_day(clean, DAY, zone=ZONE, source="rerun", now=T2)
-            assert checksums(victim, bookkeeping=True) == checksums(clean, bookkeeping=True)
-            clean.dispose()
+        assert_equals_clean_load(victim, prior, answer)
     finally:
         victim.dispose()
         observer.dispose()
