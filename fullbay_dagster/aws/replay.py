@@ -169,9 +169,10 @@ def replay(
     discard_launched: bool = False,
     dagster_url: str | None = None,
     max_messages: int = 100,
-    out: TextIO = sys.stdout,
+    out: TextIO | None = None,
 ) -> Outcome:
     """One pass over the queue. ``load`` None is the dry run: list, change nothing."""
+    out = out or sys.stdout
     failures = queue.receive(max_messages)
     outcome = Outcome()
     kept: list[FailedInvocation] = []
