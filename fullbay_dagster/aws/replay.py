@@ -6,9 +6,10 @@ record (deploy/lambda/template.yaml). This command reads that queue, says what
 failed and why, and:
 
 - a failed **scheduled** load (EventBridge event): loads the days that event
-  would have loaded, in-process through the handler's own path, or as a run in
-  a Dagster deployment (``--dagster-url``); the message is deleted only once
-  those days have loaded, and left in place if the load fails again;
+  would have loaded: in-process through the handler's own path (default), as a
+  run in a Dagster deployment (``--dagster-url``), or by invoking the function
+  again with the original event (``--via-lambda``); the message is deleted only
+  once those days have loaded, and left in place if the load fails again;
 - a failed **launched** run (``LambdaRunLauncher``): names the run and how to
   re-execute it from the UI; the message stays unless ``--discard-launched``.
 
@@ -36,7 +37,8 @@ QUEUE_URL_ENV = "FULLBAY_FAILED_INVOCATIONS_QUEUE_URL"
 SCHEDULED, LAUNCHED, UNKNOWN = "scheduled", "launched", "unknown"
 REPLAY_TAG = "fullbay/replay_of"  # on runs submitted to a Dagster deployment: the SQS message id
 
-Loader = Callable[[str, str], str]  # (first day, last day) -> what loaded them (a run id); raises on failure
+# (the failed invocation, its first and last day) -> what loaded them (a run id); raises on failure
+Loader = Callable[["FailedInvocation", tuple[str, str]], str]
 
 
 class ReplayError(Exception):
@@ -53,6 +55,7 @@ class FailedInvocation:
     failed_at: str | None
     condition: str | None  # RetriesExhausted, EventAgeExceeded
     error: str | None
+    function_arn: str | None = None
 
     @property
     def kind(self) -> str:
@@ -87,6 +90,7 @@ def parse_message(message: dict[str, Any]) -> FailedInvocation:
             failed_at=body.get("timestamp"),
             condition=context.get("condition"),
             error=_error_text(body.get("responsePayload"), body.get("responseContext")),
+            function_arn=context.get("functionArn"),
         )
     sent = attributes.get("SentTimestamp")
     return FailedInvocation(
@@ -207,7 +211,7 @@ def replay(
             try:
                 queue.hold(failure)
                 if span is not None and span not in loaded:
-                    loaded[span] = load(*span)
+                    loaded[span] = load(failure, span)
                     print(f"    loaded by {loaded[span]}", file=out)
                 elif span is not None:
                     print(f"    already loaded in this pass by {loaded[span]}", file=out)
@@ -256,8 +260,8 @@ def in_process_loader() -> tuple[Callable[[str | None], tuple[str, str] | None],
 
     job, repull_days = daily_job()
 
-    def load(first: str, last: str) -> str:
-        return f"in-process run {materialize_days(job, first, last)['run_id']}"
+    def load(failure: FailedInvocation, span: tuple[str, str]) -> str:
+        return f"in-process run {materialize_days(job, *span)['run_id']}"
 
     return (lambda event_time: days_for_event_time(job, repull_days, event_time)), load
 
@@ -279,8 +283,9 @@ def dagster_loader(url: str, timeout_seconds: int, poll_seconds: float = 5.0) ->
         parts.hostname, port_number=parts.port, use_https=parts.scheme == "https", path_prefix=parts.path.rstrip("/")
     )
 
-    def load(first: str, last: str) -> str:
-        run_id = client.submit_job_execution(JOB_NAME, tags={**range_tags(first, last), LAUNCHER_TAG: "ecs"})
+    def load(failure: FailedInvocation, span: tuple[str, str]) -> str:
+        tags = {**range_tags(*span), LAUNCHER_TAG: "ecs", REPLAY_TAG: failure.message_id}
+        run_id = client.submit_job_execution(JOB_NAME, tags=tags)
         deadline = time.monotonic() + timeout_seconds
         while True:
             status = client.get_run_status(run_id)
@@ -294,6 +299,33 @@ def dagster_loader(url: str, timeout_seconds: int, poll_seconds: float = 5.0) ->
                     "replay again once it has finished"
                 )
             time.sleep(poll_seconds)
+
+    return load
+
+
+def lambda_loader(function: str | None, region: str) -> Loader:
+    """Invoke the function again, synchronously, with the original event: it loads the
+    days it would have loaded then, in the network and with the secrets it always has."""
+    import boto3
+    from botocore.config import Config
+
+    from fullbay_dagster.aws.launchers import LAMBDA_MAX_SECONDS
+
+    # Wait out the longest invocation, and never retry: a retried invoke would load twice.
+    config = Config(read_timeout=LAMBDA_MAX_SECONDS + 60, retries={"total_max_attempts": 1})
+    client = boto3.client("lambda", region_name=region, config=config)
+
+    def load(failure: FailedInvocation, span: tuple[str, str]) -> str:
+        name = function or failure.function_arn
+        if not name:
+            raise ReplayError("the message names no function: pass --via-lambda FUNCTION")
+        response = client.invoke(
+            FunctionName=name, InvocationType="RequestResponse", Payload=json.dumps(failure.event).encode()
+        )
+        answer = response["Payload"].read().decode(errors="replace")
+        if response.get("FunctionError"):
+            raise RuntimeError(f"{name} failed again ({response['FunctionError']}): {answer[:500]}")
+        return f"Lambda function {name} (request {response['ResponseMetadata']['RequestId']})"
 
     return load
 
@@ -321,6 +353,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--dagster-url",
         help="a Dagster webserver (e.g. http://127.0.0.1:3000): load the days as a run there instead of in-process",
+    )
+    parser.add_argument(
+        "--via-lambda",
+        nargs="?",
+        const="",
+        metavar="FUNCTION",
+        help="re-invoke the function (default: the one that failed) with the original event, and wait for it",
     )
     parser.add_argument(
         "--discard-launched",
@@ -351,8 +390,12 @@ def main(argv: list[str] | None = None) -> int:
             boto3.client("sqs", region_name=region), url, 30 if args.dry_run else args.visibility_timeout
         )
         days_of, load = in_process_loader()
+        if args.dagster_url and args.via_lambda is not None:
+            raise ReplayError("choose one of --dagster-url and --via-lambda")
         if args.dagster_url:
             load = dagster_loader(args.dagster_url, args.run_timeout)
+        elif args.via_lambda is not None:
+            load = lambda_loader(args.via_lambda or None, region)
         try:
             outcome = replay(
                 queue,
