@@ -346,3 +346,29 @@ def test_missing_settings_are_named(
     monkeypatch.setenv(QUEUE_URL_ENV, stack["queue_url"] + "-gone")
     assert main(["--dry-run"]) == 2
     assert f"check {QUEUE_URL_ENV} and AWS_REGION" in capsys.readouterr().err
+
+
+def test_via_lambda_reinvokes_the_function_with_the_original_event(
+    stack: dict[str, str], engine: Engine, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """moto accepts the synchronous invoke but does not run the function (no Docker) and
+    answers any function name without an error, so this checks only what is sent (the
+    original event, to the function that failed, synchronously) and that the message goes
+    once the function answered; loading, and failing again, are tested in-process above."""
+    record = fail_scheduled_load(monkeypatch)
+    sent: list[dict[str, Any]] = []
+    monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)  # a session of this test's own, undone after it
+    boto3.setup_default_session()
+    assert boto3.DEFAULT_SESSION is not None
+    boto3.DEFAULT_SESSION.events.register(
+        "provide-client-params.lambda.Invoke", lambda params, **_: sent.append(dict(params))
+    )
+    assert main(["--via-lambda"]) == 0
+    assert "loaded by Lambda function arn:aws:lambda:us-east-1:123456789012:function:fullbay-run" in (
+        capsys.readouterr().out
+    )
+    assert [(p["FunctionName"].rsplit(":", 1)[0], p["InvocationType"]) for p in sent] == [
+        (record["requestContext"]["functionArn"].rsplit(":", 1)[0], "RequestResponse")
+    ]
+    assert json.loads(sent[0]["Payload"]) == record["requestPayload"]
+    assert queue_depth(stack["queue_url"]) == (0, 0)
