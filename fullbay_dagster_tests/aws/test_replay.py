@@ -13,6 +13,11 @@ documented destination record (requestContext, requestPayload, responsePayload).
 from __future__ import annotations
 
 import json
+import os
+import socket
+import subprocess
+import sys
+import time
 import traceback
 import uuid
 from collections.abc import Iterator
@@ -22,14 +27,17 @@ from typing import Any
 
 import boto3
 import pytest
+import requests
+import yaml
 from cfnlint.decode import cfn_yaml
+from dagster import DagsterInstance
 from sqlalchemy import Engine, func, select
 
 from fullbay_dagster.aws.lambda_handler import handler
 from fullbay_dagster.aws.replay import QUEUE_URL_ENV, main
 from fullbay_dagster.fullbay.simulator import Simulator
 from fullbay_dagster.warehouse import migrate
-from fullbay_dagster.warehouse.engine import make_engine
+from fullbay_dagster.warehouse.engine import make_engine, normalise_url
 from fullbay_dagster.warehouse.schema import work_orders
 from fullbay_dagster_tests.aws.conftest import REGION, create_run_function, put_secret
 from fullbay_dagster_tests.conftest import TEST_KEY
@@ -372,3 +380,62 @@ def test_via_lambda_reinvokes_the_function_with_the_original_event(
     ]
     assert json.loads(sent[0]["Payload"]) == record["requestPayload"]
     assert queue_depth(stack["queue_url"]) == (0, 0)
+
+
+@pytest.fixture()
+def webserver(stack: dict[str, str], tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """A Dagster deployment in miniature: a webserver over this code location with its
+    storage in the test's PostgreSQL database, launching runs as local processes."""
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    storage_url = normalise_url(stack["DATABASE_URL"]).render_as_string(hide_password=False)
+    config = {
+        "storage": {"postgres": {"postgres_url": storage_url}},
+        "run_coordinator": {"module": "dagster._core.run_coordinator", "class": "DefaultRunCoordinator"},
+        "telemetry": {"enabled": False},
+    }
+    (home / "dagster.yaml").write_text(yaml.safe_dump(config))
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    log = (tmp_path / "webserver.log").open("w")
+    process = subprocess.Popen(  # noqa: S603 - our own interpreter and a pinned Dagster module
+        [sys.executable, "-m", "dagster_webserver", "-h", "127.0.0.1", "-p", str(port), "-m", "fullbay_dagster"],
+        env={**os.environ, "DAGSTER_HOME": str(home)},  # this process keeps its ephemeral instance
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            try:
+                if requests.get(f"{url}/server_info", timeout=5).ok:
+                    break
+            except requests.ConnectionError:
+                pass
+            assert process.poll() is None and time.monotonic() < deadline, (tmp_path / "webserver.log").read_text()
+            time.sleep(1)
+        yield url, home
+    finally:
+        process.terminate()
+        process.wait(60)
+        log.close()
+
+
+def test_replay_through_a_dagster_deployment(
+    webserver: tuple[str, Path], stack: dict[str, str], engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--dagster-url submits the days as one run of the daily job and deletes the message
+    once Dagster reports the run succeeded."""
+    url, home = webserver
+    record = fail_scheduled_load(monkeypatch)
+    assert main(["--dagster-url", url, "--run-timeout", "300"]) == 0
+    assert loaded_days(engine) == MISSED_DAYS
+    assert queue_depth(stack["queue_url"]) == (0, 0)
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    with DagsterInstance.get() as instance:
+        [run] = instance.get_runs()
+    assert run.tags["dagster/asset_partition_range_start"] == "2025-03-10"
+    assert run.tags["dagster/asset_partition_range_end"] == "2025-03-12"
+    assert run.tags["fullbay/replay_of"] and record["requestPayload"]["time"] == EVENT_TIME
