@@ -423,6 +423,8 @@ def webserver(stack: dict[str, str], tmp_path: Path) -> Iterator[tuple[str, Path
         log.close()
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(600)  # a webserver and its code server start first
 def test_replay_through_a_dagster_deployment(
     webserver: tuple[str, Path], stack: dict[str, str], engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
