@@ -61,7 +61,8 @@ class FailedInvocation:
     def kind(self) -> str:
         if isinstance(self.event, dict) and isinstance(self.event.get(PAYLOAD_KEY), dict):
             return LAUNCHED
-        return SCHEDULED if is_scheduled_event(self.event) else UNKNOWN
+        # Without its time, nobody can tell which days a scheduled event covered.
+        return SCHEDULED if is_scheduled_event(self.event) and self.event_time else UNKNOWN
 
     @property
     def event_time(self) -> str | None:
@@ -200,7 +201,13 @@ def replay(
                 kept.append(failure)
                 outcome.left.append(failure.message_id)
                 continue
-            span = days_of(failure.event_time)
+            try:
+                span = days_of(failure.event_time)
+            except ValueError as exc:  # a time that does not parse: nothing to replay safely
+                print(f"    cannot tell its days ({exc}): left in the queue for a human", file=out)
+                kept.append(failure)
+                outcome.left.append(failure.message_id)
+                continue
             if span is None:
                 print("    that event had no complete day to load (before FULLBAY_START_DATE)", file=out)
             else:

@@ -339,6 +339,20 @@ def test_a_failed_launched_run_is_named_not_re_executed(
     assert queue_depth(stack["queue_url"]) == (0, 0)
 
 
+def test_messages_it_cannot_place_are_left_for_a_human(
+    stack: dict[str, str], engine: Engine, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Not JSON, and a scheduled event without its time (whose days nobody can tell)."""
+    sqs = boto3.client("sqs", region_name=REGION)
+    timeless = {key: value for key, value in scheduled_event().items() if key != "time"}
+    for body in ("not json", json.dumps(timeless)):
+        sqs.send_message(QueueUrl=stack["queue_url"], MessageBody=body)
+    assert main([]) == 1
+    output = capsys.readouterr().out
+    assert output.count("left in the queue for a human") == 2 and "left for a human 2" in output
+    assert queue_depth(stack["queue_url"]) == (2, 0) and loaded_days(engine) == []
+
+
 def test_missing_settings_are_named(
     stack: dict[str, str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -399,7 +413,7 @@ def webserver(stack: dict[str, str], tmp_path: Path) -> Iterator[tuple[str, Path
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     log = (tmp_path / "webserver.log").open("w")
-    process = subprocess.Popen(  # noqa: S603 - our own interpreter and a pinned Dagster module
+    process = subprocess.Popen(
         [sys.executable, "-m", "dagster_webserver", "-h", "127.0.0.1", "-p", str(port), "-m", "fullbay_dagster"],
         env={**os.environ, "DAGSTER_HOME": str(home)},  # this process keeps its ephemeral instance
         stdout=log,
