@@ -75,8 +75,9 @@ class FailedInvocation:
 
 def parse_message(message: dict[str, Any]) -> FailedInvocation:
     """Read a Lambda on-failure destination record (documented shape: ``timestamp``,
-    ``requestContext.condition``, ``requestPayload``, ``responsePayload``); a bare
-    event (sent by hand, or by an EventBridge dead-letter queue) is accepted too."""
+    ``requestContext.condition``, ``requestPayload``, ``responsePayload``), or a bare
+    event as EventBridge's dead-letter queue sends it (the reason in the message
+    attributes ``ERROR_CODE``, ``ERROR_MESSAGE``, ``EXHAUSTED_RETRY_CONDITION``)."""
     attributes = message.get("Attributes", {})
     try:
         body = json.loads(message["Body"])
@@ -94,13 +95,16 @@ def parse_message(message: dict[str, Any]) -> FailedInvocation:
             function_arn=context.get("functionArn"),
         )
     sent = attributes.get("SentTimestamp")
+    eventbridge = {name: value.get("StringValue") for name, value in message.get("MessageAttributes", {}).items()}
+    code, text = eventbridge.get("ERROR_CODE"), eventbridge.get("ERROR_MESSAGE")
     return FailedInvocation(
         message_id=message["MessageId"],
         receipt_handle=message["ReceiptHandle"],
         event=body,
         failed_at=datetime.fromtimestamp(int(sent) / 1000, UTC).isoformat() if sent else None,
-        condition=None,
-        error=None,
+        condition=eventbridge.get("EXHAUSTED_RETRY_CONDITION"),
+        error=": ".join(part for part in (code, text) if part) or None,
+        function_arn=eventbridge.get("TARGET_ARN"),
     )
 
 
@@ -144,6 +148,7 @@ class FailedInvocationsQueue:
                 VisibilityTimeout=self.visibility_timeout,
                 WaitTimeSeconds=1,  # long polling asks every SQS server, so an empty answer means empty
                 MessageSystemAttributeNames=["SentTimestamp"],
+                MessageAttributeNames=["All"],
             ).get("Messages", [])
             if not batch:
                 break

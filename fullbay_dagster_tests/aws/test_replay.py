@@ -198,6 +198,8 @@ def test_the_template_keeps_failed_invocations_without_retrying_them() -> None:
     assert {"Sid": "FailedInvocationsToTheQueue", "Effect": "Allow", "Action": "sqs:SendMessage"}.items() <= next(
         s for s in statements if isinstance(s, dict) and s.get("Sid") == "FailedInvocationsToTheQueue"
     ).items()
+    schedule = function["Events"]["Daily"]["Properties"]
+    assert schedule["DeadLetterConfig"] == {"Arn": {"Fn::GetAtt": ["FailedInvocationsQueue", "Arn"]}}
     alarm = RESOURCES["FailedInvocationsAlarm"]["Properties"]
     assert (alarm["Namespace"], alarm["MetricName"]) == ("AWS/SQS", "ApproximateNumberOfMessagesVisible")
     assert alarm["Dimensions"] == [
@@ -336,6 +338,31 @@ def test_a_failed_launched_run_is_named_not_re_executed(
 
     assert main(["--discard-launched"]) == 0
     assert "discarded (--discard-launched)" in capsys.readouterr().out
+    assert queue_depth(stack["queue_url"]) == (0, 0)
+
+
+def test_an_eventbridge_dead_letter_is_replayed_too(
+    stack: dict[str, str], engine: Engine, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """EventBridge could not invoke the function at all: its dead-letter message is the
+    bare event with the reason in message attributes (EventBridge's documented shape)."""
+    rule = "arn:aws:events:us-east-1:123456789012:rule/fullbay-prod-lambda-RunFunctionDaily-X"
+    attributes = {
+        "RULE_ARN": rule,
+        "TARGET_ARN": "arn:aws:lambda:us-east-1:123456789012:function:fullbay-run",
+        "ERROR_CODE": "NO_PERMISSIONS",
+        "ERROR_MESSAGE": "EventBridge is not authorized to invoke the function",
+        "EXHAUSTED_RETRY_CONDITION": "MaximumRetryAttempts",
+    }
+    boto3.client("sqs", region_name=REGION).send_message(
+        QueueUrl=stack["queue_url"],
+        MessageBody=json.dumps(scheduled_event("2025-03-20T09:00:00Z")),
+        MessageAttributes={k: {"DataType": "String", "StringValue": v} for k, v in attributes.items()},
+    )
+    assert main([]) == 0
+    output = capsys.readouterr().out
+    assert "(MaximumRetryAttempts): NO_PERMISSIONS: EventBridge is not authorized" in output
+    assert loaded_days(engine) == [date(2025, 3, 17), date(2025, 3, 18), date(2025, 3, 19)]
     assert queue_depth(stack["queue_url"]) == (0, 0)
 
 
