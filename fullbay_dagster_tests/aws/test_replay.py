@@ -34,7 +34,7 @@ from dagster import DagsterInstance
 from sqlalchemy import Engine, func, select
 
 from fullbay_dagster.aws.lambda_handler import handler
-from fullbay_dagster.aws.replay import QUEUE_URL_ENV, main
+from fullbay_dagster.aws.replay import QUEUE_URL_ENV, describe, main, parse_message
 from fullbay_dagster.fullbay.simulator import Simulator
 from fullbay_dagster.warehouse import migrate
 from fullbay_dagster.warehouse.engine import make_engine, normalise_url
@@ -206,6 +206,45 @@ def test_the_template_keeps_failed_invocations_without_retrying_them() -> None:
         {"Name": "QueueName", "Value": {"Fn::GetAtt": ["FailedInvocationsQueue", "QueueName"]}}
     ]
     assert {"FailedInvocationsQueueUrl", "FailedInvocationsQueueArn", "ReplayPolicyArn"} <= set(TEMPLATE["Outputs"])
+
+
+@pytest.mark.parametrize(
+    ("response", "expected"),
+    [
+        # a timeout: Lambda reports only a message
+        ({"errorMessage": "2025-03-13T09:15:00Z abc Task timed out after 900.00 seconds"}, "Task timed out"),
+        # the event waited in Lambda's async queue for too long: nothing ran, no response
+        (None, None),
+        # the runtime crashed (out of memory, exit)
+        (
+            {"errorType": "Runtime.ExitError", "errorMessage": "RequestId: abc Error: Runtime exited with error"},
+            "Runtime.ExitError: RequestId: abc Error: Runtime exited",
+        ),
+    ],
+)
+def test_destination_records_of_every_documented_shape_are_read(response: Any, expected: str | None) -> None:
+    body = {
+        "version": "1.0",
+        "timestamp": "2025-03-13T09:15:00.000Z",
+        "requestContext": {
+            "requestId": "abc",
+            "functionArn": "arn:aws:lambda:us-east-1:123456789012:function:fullbay-prod-run:$LATEST",
+            "condition": "EventAgeExceeded" if response is None else "RetriesExhausted",
+            "approximateInvokeCount": 0 if response is None else 1,
+        },
+        "requestPayload": scheduled_event(),
+    }
+    if response is not None:
+        body["responseContext"] = {"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"}
+        body["responsePayload"] = response
+    failure = parse_message({"MessageId": "m1", "ReceiptHandle": "r1", "Body": json.dumps(body)})
+    assert failure.kind == "scheduled" and failure.event_time == EVENT_TIME
+    assert failure.function_arn == body["requestContext"]["functionArn"]
+    text = describe(failure)
+    if expected is None:
+        assert failure.error is None and "(EventAgeExceeded): no error recorded" in text
+    else:
+        assert failure.error is not None and expected in failure.error and "(RetriesExhausted)" in text
 
 
 def test_a_failed_scheduled_load_lands_in_the_queue_with_its_cause(
