@@ -398,9 +398,12 @@ def main(argv: list[str] | None = None) -> int:
         from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
         url, region = queue_settings(args.queue_url)
-        queue = FailedInvocationsQueue(
-            boto3.client("sqs", region_name=region), url, 30 if args.dry_run else args.visibility_timeout
-        )
+        visibility = args.visibility_timeout
+        if args.dry_run:
+            visibility = 30
+        elif args.dagster_url:  # hidden for as long as we wait for the run (SQS allows 12 hours at most)
+            visibility = min(43200, max(visibility, args.run_timeout + 60))
+        queue = FailedInvocationsQueue(boto3.client("sqs", region_name=region), url, visibility)
         days_of, load = in_process_loader()
         if args.dagster_url and args.via_lambda is not None:
             raise ReplayError("choose one of --dagster-url and --via-lambda")
