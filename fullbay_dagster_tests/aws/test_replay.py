@@ -505,6 +505,7 @@ def webserver(stack: dict[str, str], tmp_path: Path) -> Iterator[tuple[str, Path
 
 @pytest.mark.slow
 @pytest.mark.timeout(600)  # a webserver and its code server start first
+@pytest.mark.filterwarnings("ignore:Using variable_values:DeprecationWarning")  # gql, inside dagster-graphql
 def test_replay_through_a_dagster_deployment(
     webserver: tuple[str, Path], stack: dict[str, str], engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
