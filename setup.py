@@ -44,6 +44,7 @@ setup(
         "console_scripts": [
             "fullbay-demo=fullbay_dagster.demo:main",
             "fullbay-simulator=fullbay_dagster.fullbay.simulator:main",
+            "fullbay-replay=fullbay_dagster.aws.replay:main",
         ]
     },
 )

@@ -19,7 +19,10 @@ import os
 import subprocess
 import sys
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from dagster import JobDefinition
 
 PAYLOAD_KEY = "dagster_run"  # what LambdaRunLauncher puts the run in
 log = logging.getLogger(__name__)
@@ -29,12 +32,17 @@ def handler(event: Any, context: Any = None) -> dict[str, Any]:
     logging.getLogger().setLevel(os.environ.get("LOG_LEVEL", "INFO").upper())
     if isinstance(event, dict) and PAYLOAD_KEY in event:
         return execute_launched_run(event[PAYLOAD_KEY])
-    if isinstance(event, dict) and (
-        event.get("source") == "aws.events" or event.get("detail-type") == "Scheduled Event"
-    ):
+    if is_scheduled_event(event):
         return materialize_recent_days(event.get("time"))
     raise ValueError(
         "Unrecognised event: expected a Dagster run launch ({'dagster_run': ...}) or an EventBridge scheduled event"
+    )
+
+
+def is_scheduled_event(event: Any) -> bool:
+    """An EventBridge scheduled event (``fullbay-replay`` tells them apart the same way)."""
+    return isinstance(event, dict) and (
+        event.get("source") == "aws.events" or event.get("detail-type") == "Scheduled Event"
     )
 
 
@@ -57,30 +65,48 @@ def execute_launched_run(payload: dict[str, Any]) -> dict[str, Any]:
 
 
 def materialize_recent_days(event_time: str | None = None) -> dict[str, Any]:
-    from dagster import DagsterInstance
+    job, repull_days = daily_job()
+    span = days_for_event_time(job, repull_days, event_time)
+    if span is None:
+        return {"status": "skipped", "reason": "no complete day since FULLBAY_START_DATE"}
+    return materialize_days(job, *span)
 
+
+def daily_job() -> tuple[JobDefinition, int]:
+    """The partitioned daily job of this environment's definitions, and its re-pull days."""
     from fullbay_dagster.defs.definitions import JOB_NAME, build_definitions
-    from fullbay_dagster.defs.schedules import range_tags, recent_partitions
     from fullbay_dagster.defs.settings import load_settings
 
     settings = load_settings()
-    defs = build_definitions(settings)
-    job = defs.resolve_job_def(JOB_NAME)
-    now = _parse_event_time(event_time)
-    partitions_def = job.partitions_def
-    if partitions_def is None:
+    job = build_definitions(settings).resolve_job_def(JOB_NAME)
+    if job.partitions_def is None:
         raise RuntimeError(f"{JOB_NAME} is not partitioned")
-    span = recent_partitions(partitions_def, now, settings.repull_days)  # type: ignore[arg-type]
-    if span is None:
-        return {"status": "skipped", "reason": "no complete day since FULLBAY_START_DATE"}
+    return job, settings.repull_days
+
+
+def days_for_event_time(job: JobDefinition, repull_days: int, event_time: str | None) -> tuple[str, str] | None:
+    """The first and last day a scheduled event at ``event_time`` loads: the newest
+    complete day then and the re-pulled days before it (``fullbay-replay`` relies on
+    this to re-drive exactly what a failed invocation missed)."""
+    from fullbay_dagster.defs.schedules import recent_partitions
+
+    return recent_partitions(job.partitions_def, _parse_event_time(event_time), repull_days)  # type: ignore[arg-type]
+
+
+def materialize_days(job: JobDefinition, first: str, last: str) -> dict[str, Any]:
+    """One in-process run of ``job`` over the days ``first..last``; raises if it fails."""
+    from dagster import DagsterInstance
+
+    from fullbay_dagster.defs.schedules import range_tags
+
     if os.environ.get("DAGSTER_HOME"):
         _export_storage_password()
         instance = DagsterInstance.get()
     else:  # the original design: no Dagster deployment, nothing to record runs in
         instance = DagsterInstance.ephemeral()
     with instance:
-        result = job.execute_in_process(instance=instance, tags=range_tags(*span))
-    summary: dict[str, Any] = {"status": "success", "run_id": result.run_id, "first_day": span[0], "last_day": span[1]}
+        result = job.execute_in_process(instance=instance, tags=range_tags(first, last))
+    summary: dict[str, Any] = {"status": "success", "run_id": result.run_id, "first_day": first, "last_day": last}
     for event in result.get_asset_materialization_events():
         materialization = event.materialization
         if materialization is None:
