@@ -55,6 +55,7 @@ IMAGES = {ECS_TAG: "deploy/Dockerfile", LAMBDA_TAG: "deploy/lambda/Dockerfile"}
 BUILDAH = ("buildah", "--storage-driver", "vfs")
 # Written into the build context during the build: the ignore files must keep it out.
 DECOY = ".env.images-ci-decoy"
+PIP_CONFIGS = (Path("/etc/pip.conf"), Path("/etc/xdg/pip/pip.conf"), Path.home() / ".config/pip/pip.conf")
 TIMINGS: dict[str, float] = {}
 
 
@@ -117,8 +118,14 @@ def base_tarball() -> tuple[Path, str]:
     return tarball, key
 
 
-def import_base(tarball: Path, key: str) -> None:
-    """``buildah from scratch`` + mount + tar + commit, labelled with the recipe's key."""
+def import_base(tarball: Path, key: str, mounts: dict[str, str]) -> None:
+    """``buildah from scratch`` + mount + tar + commit, labelled with the recipe's key.
+
+    The build's volume targets are created here, empty: buildah creates a missing
+    target in the layer being built, and the images' own layers should hold
+    nothing of the build machine, not even empty stand-ins.
+    """
+    key = hashlib.sha256(json.dumps([key, sorted(mounts.values())]).encode()).hexdigest()[:16]
     try:
         inspected = run(*BUILDAH, "inspect", "--type", "image", BASE_TAG, capture=True, stderr=subprocess.DEVNULL)
         labels = json.loads(inspected)["OCIv1"]["config"].get("Labels") or {}
@@ -131,6 +138,13 @@ def import_base(tarball: Path, key: str) -> None:
     try:
         mount = buildah("mount", container)
         run("tar", "--numeric-owner", "--xattrs", "-xpf", str(tarball), "-C", mount)
+        for host, inside in mounts.items():
+            target = Path(mount + inside)
+            if Path(host).is_dir():
+                target.mkdir(parents=True, exist_ok=True)
+            elif not target.exists():
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.touch()
         settings = [arg for env in BASE_ENV for arg in ("--env", env)]
         buildah("config", *settings, "--cmd", "python3", "--label", f"fullbay.base-key={key}", container)
         buildah("commit", "--rm", container, BASE_TAG)
@@ -139,13 +153,13 @@ def import_base(tarball: Path, key: str) -> None:
         raise
 
 
-def pip_volumes() -> list[str]:
+def pip_mounts() -> dict[str, str]:
     """The host's pip configuration files, the local folders they name, and the CA
     certificates, as read-only volumes of every RUN (not copied into any layer)."""
     home = Path.home()
-    mounts: dict[str, str] = {}
-    candidates = (Path("/etc/pip.conf"), Path("/etc/xdg/pip/pip.conf"), home / ".config/pip/pip.conf")
-    for path in candidates:
+    certs = [folder for folder in ("/etc/ssl/certs", "/usr/local/share/ca-certificates") if Path(folder).is_dir()]
+    mounts: dict[str, str] = {folder: folder for folder in certs}
+    for path in PIP_CONFIGS:
         if not path.is_file():
             continue
         inside = "/root/" + str(path.relative_to(home)) if path.is_relative_to(home) else str(path)
@@ -157,18 +171,16 @@ def pip_volumes() -> list[str]:
                 for word in value.split():
                     local = Path(word.removeprefix("file://"))
                     if local.is_file():  # a CA bundle, a constraints file: only that file
-                        mounts[str(local)] = str(local)
+                        if not any(local.is_relative_to(folder) for folder in certs):
+                            mounts[str(local)] = str(local)
                     elif local.is_absolute() and local.is_dir():
                         # e.g. /opt/pypi/simple: mount /opt/pypi, its pages link to files beside.
                         top = Path(*local.parts[:3])
                         mounts[str(top)] = str(top)
-    for folder in ("/etc/ssl/certs", "/usr/local/share/ca-certificates"):
-        if Path(folder).is_dir():
-            mounts[folder] = folder
-    return [arg for host, inside in mounts.items() for arg in ("--volume", f"{host}:{inside}:ro")]
+    return mounts
 
 
-def build(tag: str, dockerfile: str, volumes: list[str]) -> None:
+def build(tag: str, dockerfile: str, mounts: dict[str, str]) -> None:
     ignorefile = ROOT / f"{dockerfile}.dockerignore"
     with contextlib.suppress(subprocess.CalledProcessError):  # not built before
         run(*BUILDAH, "rmi", "--force", tag, capture=True, stderr=subprocess.DEVNULL)
@@ -180,7 +192,7 @@ def build(tag: str, dockerfile: str, volumes: list[str]) -> None:
         "--build-arg", f"BASE_IMAGE={BASE_TAG}",
         "--file", str(ROOT / dockerfile),
         "--ignorefile", str(ignorefile),
-        *volumes,
+        *(arg for host, inside in mounts.items() for arg in ("--volume", f"{host}:{inside}:ro")),
         "--tag", tag,
         str(ROOT),
         capture=False,
@@ -200,8 +212,8 @@ def scan_layers(tag: str, needles: dict[str, bytes], forbidden_paths: set[str]) 
             with tarfile.open(blob, mode="r|*") as archive:
                 for member in archive:
                     name = member.name.removeprefix("./")
-                    if name in forbidden_paths:
-                        raise SystemExit(f"{tag}: layer {layer['digest'][:19]} holds {name}")
+                    if name in forbidden_paths and member.size > 0:
+                        raise SystemExit(f"{tag}: layer {layer['digest'][:19]} holds /{name}")
                     if not member.isfile():
                         continue
                     files += 1
@@ -215,10 +227,10 @@ def scan_layers(tag: str, needles: dict[str, bytes], forbidden_paths: set[str]) 
 
 def image_sizes() -> dict[str, str]:
     sizes = {}
-    for line in buildah("images", "--format", "{{.Name}}:{{.Tag}}\t{{.Size}}").splitlines():
-        name, _, size = line.partition("\t")
+    for line in buildah("images", "--format", "{{.Name}}:{{.Tag}} {{.Size}}").splitlines():
+        name, _, size = line.strip().partition(" ")
         if name in (BASE_TAG, *IMAGES):
-            sizes[name] = size
+            sizes[name] = size.strip()
     return sizes
 
 
@@ -233,22 +245,25 @@ def main() -> int:
     secrets = images_smoke.Secrets.generate()
     if not options.no_build:
         ensure_tools()
+        mounts = pip_mounts()
         with timed("base image (mmdebstrap, cached)"):
             tarball, key = base_tarball()
-            import_base(tarball, key)
-        volumes = pip_volumes()
+            import_base(tarball, key, mounts)
         decoy = ROOT / DECOY
         decoy.write_text(f"FULLBAY_API_KEY={secrets.api_key}\nDB_PASSWORD={secrets.db_password}\n")
         try:
             for tag, dockerfile in IMAGES.items():
                 with timed(f"build {tag}"):
-                    build(tag, dockerfile, volumes)
+                    build(tag, dockerfile, mounts)
         finally:
             decoy.unlink()
-        host_configs = {arg.split(":")[1].lstrip("/") for arg in volumes if arg.endswith(".conf:ro")}
+        configs = {inside.lstrip("/"): Path(host) for host, inside in mounts.items() if Path(host) in PIP_CONFIGS}
+        needles = secrets.needles() | {
+            f"the host's {host}": host.read_bytes().strip() for host in configs.values() if host.read_bytes().strip()
+        }
         for tag in IMAGES:
             with timed(f"scan {tag}"):
-                layers, files = scan_layers(tag, secrets.needles(), {DECOY, *host_configs})
+                layers, files = scan_layers(tag, needles, {DECOY, *configs})
                 log(f"{tag}: {layers} layers, {files} files: no test secret, no decoy, no host pip config")
     if not options.no_smoke:
         with timed("smoke tests"):

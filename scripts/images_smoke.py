@@ -11,6 +11,7 @@ the CloudFormation templates give it (evaluated from deploy/*/template.yaml, see
 from __future__ import annotations
 
 import json
+import logging
 import os
 import secrets
 import shutil
@@ -95,7 +96,7 @@ def tls_postgres(password: str) -> Iterator[str]:
     for name in ("server.key", "server.crt"):
         shutil.chown(data / name, "postgres", "postgres")
     (data / "server.key").chmod(0o600)
-    (data / "pg_hba.conf").write_text(f"local all postgres peer\nhostssl all all {PG_HOST}/32 scram-sha-256\n")
+    (data / "pg_hba.conf").write_text("local all postgres peer\nhostssl all all 127.0.0.0/8 scram-sha-256\n")
     options = f"-c listen_addresses={PG_HOST} -c port=5432 -c unix_socket_directories={folder} -c ssl=on -c fsync=off"
     subprocess.run(
         [*as_postgres, str(bin_dir / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(folder / "log"),
@@ -122,6 +123,7 @@ def _quote(value: str) -> str:
 def moto() -> Iterator[str]:
     from moto.server import ThreadedMotoServer
 
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
@@ -162,8 +164,10 @@ class World:
         )
 
     def fake_aws_env(self) -> dict[str, str]:
-        """What a task role and the VPC endpoints give a container on AWS."""
-        return {**FAKE_AWS, "AWS_ENDPOINT_URL": self.endpoint}
+        """What AWS gives every ECS task and Lambda function besides the template's
+        variables (the region; credentials of the task or function role), with the
+        endpoint pointed at moto."""
+        return {**FAKE_AWS, "AWS_REGION": REGION, "AWS_DEFAULT_REGION": REGION, "AWS_ENDPOINT_URL": self.endpoint}
 
     def database(self, name: str) -> Any:
         url = self.admin_url.replace("/postgres?", f"/{name}?")
@@ -272,7 +276,8 @@ CONTAINER = ("Properties", "ContainerDefinitions", 0)
 
 def ecs_container_env(world: World, stack: Stack, task: str) -> dict[str, str]:
     """The container's Environment plus its Secrets, resolved as ECS does at task start."""
-    env = {item["Name"]: str(item["Value"]) for item in stack.resource(task, *CONTAINER, "Environment")}
+    env = world.fake_aws_env()
+    env.update({item["Name"]: str(item["Value"]) for item in stack.resource(task, *CONTAINER, "Environment")})
     for item in stack.resource(task, *CONTAINER, "Secrets"):
         env[item["Name"]] = resolve_secret_ref(world, item["ValueFrom"])
     # Cloud Map's code-server.fullbay-prod.local does not resolve here: the same server, by address.
@@ -297,8 +302,8 @@ def resolve_secret_ref(world: World, reference: str) -> str:
     return str(json.loads(value)[key])
 
 
-def env_references() -> set[str]:
-    """Every {env: NAME} of the production instance and workspace files."""
+def env_references(*files: str) -> set[str]:
+    """Every {env: NAME} of the given files of deploy/ecs."""
     names: set[str] = set()
 
     def walk(node: Any) -> None:
@@ -311,7 +316,7 @@ def env_references() -> set[str]:
             for value in node:
                 walk(value)
 
-    for name in ("dagster.yaml", "workspace.yaml"):
+    for name in files:
         walk(yaml.safe_load((ROOT / "deploy/ecs" / name).read_text()))
     return names
 
@@ -357,7 +362,7 @@ class Container:
         self._background.append(process)
         return process
 
-    def close(self) -> None:
+    def stop_background(self) -> None:
         for process in self._background:
             if process.poll() is None:
                 os.killpg(process.pid, signal.SIGTERM)  # buildah run and what it started, only ours
@@ -367,6 +372,10 @@ class Container:
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
+        self._background.clear()
+
+    def close(self) -> None:
+        self.stop_background()
         subprocess.run([*BUILDAH, "rm", self.id], capture_output=True, check=False)
 
 
@@ -397,76 +406,73 @@ def check(condition: bool, message: str) -> None:
 # -- the smoke tests -----------------------------------------------------------------------
 
 
-def smoke_ecs(world: World, image: str, logs: Path) -> None:
-    stack = ecs_stack(world, image)
+def smoke_ecs(world: World, container: Container, logs: Path) -> None:
+    stack = ecs_stack(world, container.image)
     envs = {task: ecs_container_env(world, stack, task) for task in
             ("CodeServerTaskDefinition", "WebserverTaskDefinition", "DaemonTaskDefinition")}  # fmt: skip
     run_env = run_task_env(world, envs["DaemonTaskDefinition"])
-    needed = env_references()
+    # Services load the instance and the workspace; a run task only the instance.
     for task, env in {**envs, "run task": run_env}.items():
+        needed = env_references("dagster.yaml", *(() if task == "run task" else ("workspace.yaml",)))
         missing = needed - set(env)
         check(not missing, f"{task}: the template sets every {{env: ...}} of the instance {sorted(missing)}")
-    container = Container(image, "fullbay-smoke-ecs")
-    try:
-        uid = container.run({}, "id", "-u").strip()
-        check(uid not in ("", "0"), f"ECS image runs as a non-root user (uid {uid})")
+    uid = container.run({}, "id", "-u").strip()
+    check(uid not in ("", "0"), f"ECS image runs as a non-root user (uid {uid})")
 
-        # A run task's work: one partition with the production instance.
-        started = time.monotonic()
-        container.run(
-            {**run_env, **world.fake_aws_env()},
-            "dagster", "asset", "materialize", "-m", "fullbay_dagster", "--select", "*", "--partition", DAY,
-        )  # fmt: skip
-        log(f"materialize {DAY}: {time.monotonic() - started:.0f} s")
-        with world.database("fullbay").connect() as connection:
-            rows = connection.execute(
-                text("SELECT count(*) FROM fullbay_work_orders WHERE invoice_date = :day"), {"day": DAY}
-            ).scalar_one()
-            runs = connection.execute(text("SELECT run_id, status FROM runs ORDER BY create_timestamp")).all()
-        check(rows == INVOICES_PER_DAY, f"{rows} invoices of {DAY} landed in fullbay_work_orders")
-        check(len(runs) == 1 and runs[0].status == "SUCCESS", f"the run is in the PostgreSQL instance: {runs}")
-        keys = [item["Key"] for item in world.aws("s3").list_objects_v2(Bucket=world.bucket).get("Contents", [])]
-        run_keys = [key for key in keys if runs[0].run_id in key]
-        check(bool(run_keys), f"its compute logs are in s3://{world.bucket}: {run_keys[:3]}")
+    # A run task's work: one partition with the production instance.
+    started = time.monotonic()
+    container.run(
+        {**world.fake_aws_env(), **run_env},
+        "dagster", "asset", "materialize", "-m", "fullbay_dagster", "--select", "*", "--partition", DAY,
+    )  # fmt: skip
+    log(f"materialize {DAY}: {time.monotonic() - started:.0f} s")
+    with world.database("fullbay").connect() as connection:
+        rows = connection.execute(
+            text("SELECT count(*) FROM fullbay_work_orders WHERE invoice_date = :day"), {"day": DAY}
+        ).scalar_one()
+        runs = connection.execute(text("SELECT run_id, status FROM runs ORDER BY create_timestamp")).all()
+    check(rows == INVOICES_PER_DAY, f"{rows} invoices of {DAY} landed in fullbay_work_orders")
+    check(len(runs) == 1 and runs[0].status == "SUCCESS", f"the run is in the PostgreSQL instance: {runs}")
+    keys = [item["Key"] for item in world.aws("s3").list_objects_v2(Bucket=world.bucket).get("Contents", [])]
+    run_keys = [key for key in keys if runs[0].run_id in key]
+    check(bool(run_keys), f"its compute logs are in s3://{world.bucket}: {run_keys[:3]}")
 
-        code_env = envs["CodeServerTaskDefinition"]
-        server_log = logs / "code-server.log"
-        server = container.start(
-            code_env, "dagster", "code-server", "start", "-h", SERVICE_HOST, "-p", "4000",
-            "-m", "fullbay_dagster", "--location-name", "fullbay_dagster", log_path=server_log,
-        )  # fmt: skip
-        wait_for(
-            "code server",
-            lambda: (
-                container.run(code_env, "dagster", "api", "grpc-health-check", "-h", SERVICE_HOST, "-p", "4000")
-                is not None
-            ),
-            process=server,
-            log_path=server_log,
-        )
-        check(True, "the code server answers `dagster api grpc-health-check`")
+    code_env = envs["CodeServerTaskDefinition"]
+    server_log = logs / "code-server.log"
+    server = container.start(
+        code_env, "dagster", "code-server", "start", "-h", SERVICE_HOST, "-p", "4000",
+        "-m", "fullbay_dagster", "--location-name", "fullbay_dagster", log_path=server_log,
+    )  # fmt: skip
+    wait_for(
+        "code server",
+        lambda: (
+            container.run(code_env, "dagster", "api", "grpc-health-check", "-h", SERVICE_HOST, "-p", "4000") is not None
+        ),
+        process=server,
+        log_path=server_log,
+    )
+    check(True, "the code server answers `dagster api grpc-health-check`")
 
-        web_log = logs / "webserver.log"
-        web = container.start(
-            envs["WebserverTaskDefinition"], "dagster-webserver", "-h", SERVICE_HOST, "-p", "3000",
-            "-w", "/opt/dagster/dagster_home/workspace.yaml", log_path=web_log,
-        )  # fmt: skip
-        info = wait_for("webserver", lambda: _get_json(f"http://{SERVICE_HOST}:3000/server_info"), process=web,
-                        log_path=web_log)  # fmt: skip
-        check("dagster_webserver_version" in info, f"/server_info answers: {info}")
-        locations = wait_for("code location", lambda: _loaded_locations(), process=web, log_path=web_log)
-        check(locations == ["fullbay_dagster"], f"the webserver loaded the code location over gRPC: {locations}")
+    web_log = logs / "webserver.log"
+    web = container.start(
+        envs["WebserverTaskDefinition"], "dagster-webserver", "-h", SERVICE_HOST, "-p", "3000",
+        "-w", "/opt/dagster/dagster_home/workspace.yaml", log_path=web_log,
+    )  # fmt: skip
+    info = wait_for("webserver", lambda: _get_json(f"http://{SERVICE_HOST}:3000/server_info"), process=web,
+                    log_path=web_log)  # fmt: skip
+    check("dagster_webserver_version" in info, f"/server_info answers: {info}")
+    locations = wait_for("code location", lambda: _loaded_locations(), process=web, log_path=web_log)
+    check(locations == ["fullbay_dagster"], f"the webserver loaded the code location over gRPC: {locations}")
 
-        daemon_log = logs / "daemon.log"
-        since = time.time()
-        daemon = container.start(
-            envs["DaemonTaskDefinition"], "dagster-daemon", "run", "-w", "/opt/dagster/dagster_home/workspace.yaml",
-            log_path=daemon_log,
-        )  # fmt: skip
-        beats = wait_for("daemon heartbeat", lambda: _heartbeats(world, since), process=daemon, log_path=daemon_log)
-        check(bool(beats), f"the daemon's heartbeats are in the instance: {sorted(beats)}")
-    finally:
-        container.close()
+    daemon_log = logs / "daemon.log"
+    since = time.time()
+    daemon = container.start(
+        envs["DaemonTaskDefinition"], "dagster-daemon", "run", "-w", "/opt/dagster/dagster_home/workspace.yaml",
+        log_path=daemon_log,
+    )  # fmt: skip
+    beats = wait_for("daemon heartbeat", lambda: _heartbeats(world, since), process=daemon, log_path=daemon_log)
+    check(bool(beats), f"the daemon's heartbeats are in the instance: {sorted(beats)}")
+    container.stop_background()
 
 
 def _get_json(url: str) -> Any:
@@ -536,57 +542,48 @@ print("RESULT " + json.dumps(result, default=str))
 """
 
 
-def smoke_lambda(world: World, image: str, ecs_image: str) -> None:
+def smoke_lambda(world: World, container: Container, ecs: Container) -> None:
+    image = container.image
     variables = lambda_stack(world, image).resource("RunFunction", "Properties", "Environment", "Variables")
     env = {name: str(value) for name, value in variables.items()}
     env.update(world.fake_aws_env())
-    env["AWS_REGION"] = env["AWS_DEFAULT_REGION"] = REGION  # Lambda's runtime sets both
     config = json.loads(subprocess.run([*BUILDAH, "inspect", "--type", "image", image], capture_output=True,
                                        text=True, check=True).stdout)["OCIv1"]["config"]  # fmt: skip
     [handler] = config["Cmd"]
-    container = Container(image, "fullbay-smoke-lambda", user=LAMBDA_USER)
-    try:
-        uid = container.run({}, "id", "-u").strip()
-        check(uid == LAMBDA_USER.split(":")[0], f"Lambda image runs as non-root uid {uid}")
+    uid = container.run({}, "id", "-u").strip()
+    check(uid == LAMBDA_USER.split(":")[0], f"Lambda image runs as non-root uid {uid}")
 
-        # 1. The EventBridge schedule: yesterday (of the event) plus the re-pulled days, in-process.
-        event = {"source": "aws.events", "detail-type": "Scheduled Event", "time": "2025-03-19T06:00:00Z",
-                 "detail": {}, "account": ACCOUNT, "region": REGION}  # fmt: skip
-        started = time.monotonic()
-        output = container.run(env, "python", "-c", INVOKE_SCRIPT, handler, json.dumps(event))
-        summary = json.loads(output.split("RESULT ", 1)[1])
-        span = f"{summary.get('first_day')}..{summary.get('last_day')}"
-        log(f"EventBridge invocation: {time.monotonic() - started:.0f} s, {span}")
-        check(summary.get("status") == "success", f"the scheduled invocation succeeded: run {summary.get('run_id')}")
-        with world.database("fullbay").connect() as connection:
-            rows = connection.execute(
-                text("SELECT count(*) FROM fullbay_work_orders WHERE invoice_date BETWEEN :a AND :b"),
-                {"a": summary["first_day"], "b": summary["last_day"]},
-            ).scalar_one()
-        days = (_date(summary["last_day"]) - _date(summary["first_day"])).days + 1
-        check(rows == INVOICES_PER_DAY * days, f"{rows} invoices of {days} days landed")
-        metrics = world.aws("cloudwatch").list_metrics(Namespace=env["FULLBAY_METRICS_NAMESPACE"])["Metrics"]
-        check(bool(metrics), f"metrics reached CloudWatch: {sorted({m['MetricName'] for m in metrics})}")
+    # 1. The EventBridge schedule: yesterday (of the event) plus the re-pulled days, in-process.
+    event = {"source": "aws.events", "detail-type": "Scheduled Event", "time": "2025-03-19T06:00:00Z",
+             "detail": {}, "account": ACCOUNT, "region": REGION}  # fmt: skip
+    started = time.monotonic()
+    output = container.run(env, "python", "-c", INVOKE_SCRIPT, handler, json.dumps(event))
+    summary = json.loads(output.split("RESULT ", 1)[1])
+    span = f"{summary.get('first_day')}..{summary.get('last_day')}"
+    log(f"EventBridge invocation: {time.monotonic() - started:.0f} s, {span}")
+    check(summary.get("status") == "success", f"the scheduled invocation succeeded: run {summary.get('run_id')}")
+    with world.database("fullbay").connect() as connection:
+        rows = connection.execute(
+            text("SELECT count(*) FROM fullbay_work_orders WHERE invoice_date BETWEEN :a AND :b"),
+            {"a": summary["first_day"], "b": summary["last_day"]},
+        ).scalar_one()
+    days = (_date(summary["last_day"]) - _date(summary["first_day"])).days + 1
+    check(rows == INVOICES_PER_DAY * days, f"{rows} invoices of {days} days landed")
+    metrics = world.aws("cloudwatch").list_metrics(Namespace=env["FULLBAY_METRICS_NAMESPACE"])["Metrics"]
+    check(bool(metrics), f"metrics reached CloudWatch: {sorted({m['MetricName'] for m in metrics})}")
 
-        # 2. A run launched by the LambdaRunLauncher from the ECS image's production instance.
-        ecs = Container(ecs_image, "fullbay-smoke-launch")
-        try:
-            daemon_env = ecs_container_env(world, ecs_stack(world, ecs_image), "DaemonTaskDefinition")
-            launch_env = {**daemon_env, **world.fake_aws_env(), "SMOKE_DAY": DAY,
-                          "DAGSTER_CURRENT_IMAGE": ecs_image}  # fmt: skip
-            payload = json.loads(ecs.run(launch_env, "python", "-c", LAUNCH_SCRIPT).strip().splitlines()[-1])
-        finally:
-            ecs.close()
-        run_id = payload["dagster_run"]["run_id"]
-        check(world.secrets.api_key not in json.dumps(payload), "the launch payload carries no secret")
-        started = time.monotonic()
-        output = container.run(env, "python", "-c", INVOKE_SCRIPT, handler, json.dumps(payload))
-        log(f"launched-run invocation: {time.monotonic() - started:.0f} s")
-        with world.database("fullbay").connect() as connection:
-            status = connection.execute(text("SELECT status FROM runs WHERE run_id = :id"), {"id": run_id}).scalar_one()
-        check(status == "SUCCESS", f"the Lambda-launched run {run_id} ran and succeeded in the instance")
-    finally:
-        container.close()
+    # 2. A run launched by the LambdaRunLauncher from the ECS image's production instance.
+    daemon_env = ecs_container_env(world, ecs_stack(world, ecs.image), "DaemonTaskDefinition")
+    launch_env = {**daemon_env, "SMOKE_DAY": DAY, "DAGSTER_CURRENT_IMAGE": ecs.image}
+    payload = json.loads(ecs.run(launch_env, "python", "-c", LAUNCH_SCRIPT).strip().splitlines()[-1])
+    run_id = payload["dagster_run"]["run_id"]
+    check(world.secrets.api_key not in json.dumps(payload), "the launch payload carries no secret")
+    started = time.monotonic()
+    output = container.run(env, "python", "-c", INVOKE_SCRIPT, handler, json.dumps(payload))
+    log(f"launched-run invocation: {time.monotonic() - started:.0f} s")
+    with world.database("fullbay").connect() as connection:
+        status = connection.execute(text("SELECT status FROM runs WHERE run_id = :id"), {"id": run_id}).scalar_one()
+    check(status == "SUCCESS", f"the Lambda-launched run {run_id} ran and succeeded in the instance")
 
 
 def _date(value: str) -> Any:
@@ -598,9 +595,13 @@ def _date(value: str) -> Any:
 def run_all(ecs_image: str, lambda_image: str, found: Secrets) -> None:
     with ExitStack() as stack, tempfile.TemporaryDirectory(prefix="fullbay-smoke-logs-") as logs:
         world = prepare_world(stack, found)
+        ecs = Container(ecs_image, "fullbay-smoke-ecs")
+        stack.callback(ecs.close)
+        lambda_ = Container(lambda_image, "fullbay-smoke-lambda", user=LAMBDA_USER)
+        stack.callback(lambda_.close)
         started = time.monotonic()
-        smoke_ecs(world, ecs_image, Path(logs))
+        smoke_ecs(world, ecs, Path(logs))
         log(f"ECS image smoke tests: {time.monotonic() - started:.0f} s")
         started = time.monotonic()
-        smoke_lambda(world, lambda_image, ecs_image)
+        smoke_lambda(world, lambda_, ecs)
         log(f"Lambda image smoke tests: {time.monotonic() - started:.0f} s")
