@@ -183,9 +183,9 @@ class FullbayClient:
         self._ip_detected = False
         self._token: tuple[date, str, str] | None = None  # (day, ip, token)
         self._auth_fail = re.compile(config.auth_fail_pattern)
+        self._request_fail = re.compile(config.request_fail_pattern)
         self._reached_api = False  # set by the first answer shaped like Fullbay's
         self._endpoint_strikes = 0
-        self._request_fail = re.compile(config.request_fail_pattern)
 
     # -- authentication -------------------------------------------------------
 
