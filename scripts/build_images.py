@@ -148,6 +148,7 @@ def import_base(tarball: Path, key: str, mounts: dict[str, str]) -> None:
         settings = [arg for env in BASE_ENV for arg in ("--env", env)]
         buildah("config", *settings, "--cmd", "python3", "--label", f"fullbay.base-key={key}", container)
         buildah("commit", "--rm", container, BASE_TAG)
+        buildah("rmi", "--prune")  # the previous base, now untagged
     except BaseException:
         buildah("rm", container)
         raise
