@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -30,10 +31,13 @@ from tenacity import (
     stop_after_delay,
     wait_random_exponential,
 )
+from urllib3.exceptions import NewConnectionError
 
 from fullbay_dagster.fullbay.auth import make_token, today_in
 from fullbay_dagster.fullbay.errors import (
     FullbayAuthError,
+    FullbayEndpointError,
+    FullbayError,
     FullbayGaveUpError,
     FullbayPermanentError,
     FullbayTransientError,
@@ -180,6 +184,8 @@ class FullbayClient:
         self._token: tuple[date, str, str] | None = None  # (day, ip, token)
         self._auth_fail = re.compile(config.auth_fail_pattern)
         self._request_fail = re.compile(config.request_fail_pattern)
+        self._reached_api = False  # set by the first answer shaped like Fullbay's
+        self._endpoint_strikes = 0
 
     # -- authentication -------------------------------------------------------
 
@@ -257,8 +263,20 @@ class FullbayClient:
                     url, params=params, timeout=(self.config.connect_timeout, self.config.read_timeout)
                 )
                 body_text = response.text
+            except requests.ConnectTimeout as exc:
+                raise self._endpoint_trouble(
+                    what,
+                    f"no connection within {self.config.connect_timeout:g} s ({type(exc).__name__})",
+                    reachable=False,
+                ) from None
             except requests.Timeout as exc:
                 raise FullbayTransientError(f"{what}: timed out ({type(exc).__name__})") from None
+            except requests.ConnectionError as exc:
+                if not isinstance(getattr(exc.args[0] if exc.args else None, "reason", None), NewConnectionError):
+                    detail = redact(str(exc), self._secrets())
+                    raise FullbayTransientError(f"{what}: {type(exc).__name__}: {detail[:300]}") from None
+                reason = type(exc.args[0].reason).__name__  # NameResolutionError, connection refused...
+                raise self._endpoint_trouble(what, f"cannot connect ({reason})", reachable=False) from None
             except requests.RequestException as exc:
                 detail = redact(str(exc), self._secrets())
                 raise FullbayTransientError(f"{what}: {type(exc).__name__}: {detail[:300]}") from None
@@ -273,17 +291,23 @@ class FullbayClient:
             raise FullbayTransientError(f"{what}: HTTP {status}")
         if status in (401, 403):
             raise FullbayAuthError(self._auth_message(what, f"HTTP {status}"))
+        if status == 404:
+            # No API answers 404 for its own endpoint: no second try.
+            raise self._endpoint_trouble(what, "HTTP 404 Not Found", reachable=True, confirmed=True)
         if status >= 400:
             raise FullbayPermanentError(f"{what}: HTTP {status}")
+        kind = response.headers.get("Content-Type", "unknown content type")
         try:
             body = response.json()
         except ValueError:
-            kind = response.headers.get("Content-Type", "unknown content type")
-            raise FullbayTransientError(
-                f"{what}: HTTP {status} with a body that is not valid JSON ({kind}, {len(text)} bytes)"
-            ) from None
-        if not isinstance(body, dict):
-            raise FullbayTransientError(f"{what}: expected a JSON object, got {type(body).__name__}")
+            detail = f"HTTP {status} with a body that is not valid JSON ({kind}, {len(text)} bytes)"
+            if "json" in kind.lower():
+                raise FullbayTransientError(f"{what}: {detail}") from None  # garbled, not foreign
+            raise self._endpoint_trouble(what, detail, reachable=True) from None
+        if not isinstance(body, dict) or "status" not in body:
+            shape = "an object without a status" if isinstance(body, dict) else type(body).__name__
+            raise self._endpoint_trouble(what, f"expected Fullbay's JSON envelope, got {shape}", reachable=True)
+        self._reached_api = True
         outcome = body.get("status")
         if outcome == "FAIL":
             message = redact(str(body.get("message") or "no message"), self._secrets())[:300]
@@ -296,6 +320,27 @@ class FullbayClient:
             raise FullbayTransientError(f"{what}: unexpected status {str(outcome)[:40]!r} in the response")
         self._check_envelope(what, body, page)
         return body
+
+    def _endpoint_trouble(self, what: str, detail: str, *, reachable: bool, confirmed: bool = False) -> FullbayError:
+        """Until the first answer shaped like Fullbay's, an address that cannot be reached or
+        answers something else (a web page, a proxy) is most likely a wrong
+        FULLBAY_API_BASE_URL: after one confirming retry, fail at once naming the variable
+        instead of retrying for minutes. Once the API has answered, it is a transient fault."""
+        if not confirmed and (self._reached_api or self._endpoint_strikes < 1):
+            self._endpoint_strikes += 1
+            return FullbayTransientError(f"{what}: {detail}")
+        parts = urlsplit(self.config.base_url)  # without any user:password@ or query
+        base = f"{parts.scheme}://{parts.hostname}{f':{parts.port}' if parts.port else ''}{parts.path.rstrip('/')}"
+        if reachable:
+            problem = f"does not answer like the Fullbay API ({INVOICES_ENDPOINT}: {detail})"
+            hint = f"Set it to the address that serves {INVOICES_ENDPOINT}"
+        else:
+            problem = f"cannot be reached ({detail})"
+            hint = "Check the address and that this machine can reach it (DNS, firewall, proxy, VPC route)"
+        return FullbayEndpointError(
+            f"FULLBAY_API_BASE_URL ({base}) {problem}. {hint}; Fullbay's is {DEFAULT_BASE_URL}, "
+            "the simulator's is printed when it starts."
+        )
 
     def _auth_message(self, what: str, detail: str) -> str:
         return (

@@ -14,6 +14,10 @@ class FullbayPermanentError(FullbayError):
     """Retrying the same request cannot succeed (bad input, bad configuration)."""
 
 
+class FullbayEndpointError(FullbayPermanentError):
+    """FULLBAY_API_BASE_URL cannot be reached or does not answer like the Fullbay API."""
+
+
 class FullbayAuthError(FullbayPermanentError):
     """Fullbay rejected the key, the token or the caller's IP."""
 

@@ -7,7 +7,10 @@ inside a database transaction. Files keep memory flat however large a day is.
 
 from __future__ import annotations
 
+import errno
 import json
+import os
+import tempfile
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -20,6 +23,22 @@ from fullbay_dagster.fullbay.errors import FullbayError, FullbayTransientError
 from fullbay_dagster.fullbay.windows import date_windows, days_in
 
 WINDOW_ATTEMPTS = 3  # a window whose totals shift under us is fetched again from page 1
+_DISK_FULL = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT}
+
+
+class SpoolDiskFullError(OSError):
+    """The spool's disk is full or a file outgrew the size limit; says where and how to move it."""
+
+
+def _disk_full(directory: Path, exc: OSError) -> SpoolDiskFullError:
+    tmpdir = os.environ.get("TMPDIR")
+    where = f"TMPDIR={tmpdir}" if tmpdir else f"TMPDIR is unset, so {tempfile.gettempdir()}"
+    return SpoolDiskFullError(
+        exc.errno,
+        f"Cannot write the spool in {directory}: {exc.strerror}. Fetched invoices are spooled to "
+        f"local files until their day is loaded, in a temporary folder under TMPDIR ({where}). "
+        "Free space there, raise the file-size limit (ulimit -f), or set TMPDIR to a larger disk.",
+    )
 
 
 @dataclass
@@ -47,7 +66,12 @@ def fetch_windows(client: FullbayClient, start: date, end: date, spool: SpoolRes
     try:
         futures = [pool.submit(_fetch_window, client, first, last, spool) for first, last in windows]
         for future in as_completed(futures):
-            counts = future.result()
+            try:
+                counts = future.result()
+            except OSError as exc:
+                if exc.errno not in _DISK_FULL:
+                    raise
+                raise _disk_full(spool.directory, exc) from exc
             spool.counts.update(counts)
             yield sorted(counts)
     finally:

@@ -7,6 +7,7 @@ URLs are routed to psycopg2 here.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -17,16 +18,58 @@ PG_DRIVER = "postgresql+psycopg2"
 SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
 
 
+ENCODING_HINT = (
+    "Percent-encode special characters in the user name and password "
+    "(@ -> %40, / -> %2F, # -> %23, % -> %25, : -> %3A, ? -> %3F; e.g. "
+    "python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1], safe=\"\"))' 'PASSWORD')"
+)
+# A percent sign that does not start a %XX escape: a raw % in the password.
+_BARE_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
+
+
 class WarehouseConfigError(ValueError):
     """The database settings cannot work; the message says which one."""
 
 
+def _ambiguous_character(url: str) -> str | None:
+    """The raw character that would make ``url`` parse other than its writer meant.
+
+    SQLAlchemy reads ``user:p@ss@host`` as host ``ss@host``, silently decodes ``%41`` in
+    a password, and other URL parsers (libpq, Dagster's storage) end the host at a ``/``
+    or ``#``: any error that followed would print pieces of the password as a host or a
+    database. Checked on the text, before parsing; SQLite paths are left alone.
+    """
+    scheme, sep, rest = url.partition("://")
+    if not sep or scheme.split("+")[0] == "sqlite":
+        return None
+    if "#" in rest:
+        return "#"
+    if _BARE_PERCENT.search(rest):
+        return "%"
+    authority, _, after = rest.partition("/")
+    if authority.count("@") > 1:
+        return "@"
+    if "@" not in authority and "@" in after:
+        return "/"  # user:pa/ss@host/db: a / before the @ ends the authority for URL parsers
+    return None
+
+
 def normalise_url(url: str | URL) -> URL:
+    """Never puts any part of the URL after the scheme in an error (it may hold the password)."""
+    if isinstance(url, str):
+        bad = _ambiguous_character(url.strip())
+        if bad is not None:
+            raise WarehouseConfigError(
+                f"DATABASE_URL has a raw {bad!r} after the scheme that would be read as part of the "
+                f"URL's structure (most often it is in the password), so it would not connect where "
+                f"you meant. {ENCODING_HINT}."
+            )
     try:
         parsed = make_url(url)
     except (ArgumentError, ValueError):
         raise WarehouseConfigError(
-            "DATABASE_URL is not a valid database URL (expected e.g. postgresql://user:pass@host:5432/db)"
+            "DATABASE_URL is not a valid database URL (expected e.g. postgresql://user:pass@host:5432/db). "
+            f"{ENCODING_HINT}."
         ) from None
     if parsed.drivername in ("postgres", "postgresql"):
         parsed = parsed.set(drivername=PG_DRIVER)

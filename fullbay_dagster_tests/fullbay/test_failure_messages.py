@@ -1,0 +1,144 @@
+"""Failures that name what to fix: a wrong FULLBAY_API_BASE_URL and a full spool disk.
+
+Real servers only: a closed local port, a local HTTP server answering a web page,
+the simulator at a wrong path, and a child process whose file-size limit is low.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from datetime import date
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from fullbay_dagster.fullbay.client import FullbayClient, FullbayClientConfig
+from fullbay_dagster.fullbay.errors import FullbayEndpointError
+from fullbay_dagster.fullbay.simulator import Simulator
+from fullbay_dagster_tests.conftest import TEST_KEY
+
+DAY = date(2025, 3, 12)
+
+
+def _client(base_url: str, **overrides: object) -> FullbayClient:
+    # The default retry budget (6 attempts): the point is that it is not spent.
+    settings: dict[str, object] = {"api_key": TEST_KEY, "base_url": base_url, "public_ip": "127.0.0.1"}
+    settings.update(overrides)
+    return FullbayClient(FullbayClientConfig(**settings))  # type: ignore[arg-type]
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class _WebPage(BaseHTTPRequestHandler):
+    hits: list[str] = []
+    status = 200
+
+    def do_GET(self) -> None:
+        _WebPage.hits.append(self.path)
+        body = b"<!DOCTYPE html><html><body><h1>Welcome to our site</h1></body></html>"
+        self.send_response(_WebPage.status)
+        self.send_header("Content-Type", "text/html; charset=UTF-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture()
+def web_page() -> Iterator[str]:
+    """A real HTTP server that answers every request with a web page, as a site's front page does."""
+    _WebPage.hits, _WebPage.status = [], 200
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _WebPage)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/services"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_an_unreachable_base_url_fails_after_one_confirming_try_naming_the_variable() -> None:
+    client = _client(f"http://127.0.0.1:{_closed_port()}/services", backoff_initial=0.01)
+    with pytest.raises(FullbayEndpointError) as raised:
+        list(client.iter_invoices(DAY, DAY))
+    message = str(raised.value)
+    assert message.startswith("FULLBAY_API_BASE_URL (http://127.0.0.1:")
+    assert "cannot be reached" in message and "cannot connect" in message
+    assert client.stats.requests == 2  # not max_attempts (6) times, then step retries
+    assert TEST_KEY not in message
+
+
+def test_a_base_url_that_answers_a_web_page_fails_after_one_confirming_try(web_page: str) -> None:
+    client = _client(web_page, backoff_initial=0.01)
+    with pytest.raises(FullbayEndpointError) as raised:
+        list(client.iter_invoices(DAY, DAY))
+    message = str(raised.value)
+    assert f"FULLBAY_API_BASE_URL ({web_page})" in message
+    assert "does not answer like the Fullbay API" in message and "text/html" in message
+    assert len(_WebPage.hits) == 2
+    assert TEST_KEY not in message and "token=" not in message
+
+
+def test_a_base_url_where_the_endpoint_is_not_found_fails_on_the_first_404(web_page: str) -> None:
+    _WebPage.status = 404
+    client = _client(web_page)
+    with pytest.raises(FullbayEndpointError, match=r"FULLBAY_API_BASE_URL \(.*\) does not answer.*404"):
+        list(client.iter_invoices(DAY, DAY))
+    assert len(_WebPage.hits) == 1
+
+
+def test_web_pages_after_the_api_has_answered_are_transient_faults(simulator: Simulator) -> None:
+    client = _client(simulator.url, backoff_initial=0.01, min_interval=0.0)
+    assert client.fetch_page(DAY, DAY, 1)["status"] == "SUCCESS"
+    simulator.queue_faults("html", "html", "html")
+    assert len(list(client.iter_invoices(DAY, DAY))) == simulator.config.invoices_per_day
+    assert client.stats.retries == 3
+
+
+_SPOOL_CHILD = """
+import json, resource, sys
+from datetime import date
+from pathlib import Path
+from fullbay_dagster.fullbay.client import FullbayClient, FullbayClientConfig
+from fullbay_dagster.fullbay.spool import SpoolDiskFullError, fetch_range
+
+base_url, key, spool_dir = sys.argv[1:4]
+resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))  # a disk that holds 4 KiB per file
+client = FullbayClient(FullbayClientConfig(api_key=key, base_url=base_url, public_ip="127.0.0.1", min_interval=0))
+try:
+    fetch_range(client, date(2025, 3, 10), date(2025, 3, 12), Path(spool_dir))
+except SpoolDiskFullError as exc:
+    print(json.dumps({"type": type(exc).__name__, "errno": exc.errno, "message": str(exc)}))
+"""
+
+
+def test_a_full_spool_disk_names_the_spool_and_tmpdir(simulator: Simulator, tmp_path: Path) -> None:
+    spool_dir = tmp_path / "spool"
+    spool_dir.mkdir()
+    child = subprocess.run(
+        [sys.executable, "-c", _SPOOL_CHILD, simulator.url, TEST_KEY, str(spool_dir)],
+        env={"TMPDIR": str(tmp_path), "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    outcome = json.loads(child.stdout.strip().splitlines()[-1])
+    assert outcome["errno"] == 27  # EFBIG: "File too large", as a real full filesystem says ENOSPC
+    message = outcome["message"]
+    assert "File too large" in message
+    assert f"Cannot write the spool in {spool_dir}" in message
+    assert f"TMPDIR={tmp_path}" in message and "set TMPDIR to a larger disk" in message
