@@ -589,7 +589,7 @@ def _build_invoice(seed: int, day: date, index: int, invoice_seed: int, shops: i
         "hot": _yes_no(rng, 0.15),
         "followInUseSchedule": "No",
         "unscheduled": _yes_no(rng, 0.35),
-        "customerThreshold": float(_money(rng, 500, 3000)) if rng.random() < 0.4 else _empty(rng),
+        "customerThreshold": float(_money(rng, 500, 3000)) if rng.random() < 0.4 else None,
         "preAuthorized": _yes_no(rng, 0.3),
         "laborHoursTotal": _qty(total_of(complaints, "laborHoursTotal")),
         "actualHoursTotal": sum(x["actualHoursTotal"] for x in complaints),

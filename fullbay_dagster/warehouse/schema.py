@@ -120,6 +120,7 @@ work_order_lines = Table(
     Column("quantity", Money, comment="units for parts, hours for labor"),
     Column("unit_price", Money),
     Column("unit_cost", Money),
+    Column("rate_name", Text, comment="labor: Fullbay's laborRate, the name of a rate such as Standard"),
     Column("amount", Money, comment="what the customer pays for the line; NULL when it did not parse"),
     Column("taxable", Boolean),
     Column("technicians", Json),
