@@ -22,11 +22,13 @@ from functools import lru_cache
 from typing import Any
 
 __all__ = [
+    "CHAOS_KINDS",
     "MAX_PER_DAY",
     "VOID_AFTER_DAYS",
     "DayPlan",
     "invoices_for_day",
     "plan_day",
+    "with_type_chaos",
 ]
 
 #: Invoices per day the id scheme can tell apart (index is six decimal digits).
@@ -728,3 +730,71 @@ def invoices_for_day(
     voids depend on ``as_of``.
     """
     return plan_day(seed, day, per_day, void_rate=void_rate, shops=shops).invoices(as_of)
+
+
+# --------------------------------------------------------------------------- type chaos
+
+#: Kinds a field may turn into under type chaos (``with_type_chaos``).
+CHAOS_KINDS: tuple[str, ...] = (
+    "number_as_string",
+    "word",
+    "empty_string",
+    "null",
+    "object",
+    "list",
+    "boolean",
+    "huge_number",
+    "ten_decimals",
+)
+#: The invoice's identity: never changed by type chaos.
+IDENTITY_FIELDS = frozenset({"primaryKey", "invoiceDate"})
+
+
+def _chaos_value(kind: str, value: Any, rng: random.Random) -> Any:
+    if kind == "number_as_string":
+        return str(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else str(rng.randint(0, 999))
+    if kind == "word":
+        return rng.choice(("Standard", "n/a", "pending", "TBD", "see notes"))
+    if kind == "empty_string":
+        return ""
+    if kind == "null":
+        return None
+    if kind == "object":
+        return {"value": value if not isinstance(value, (dict, list)) else "nested"}
+    if kind == "list":
+        return [value] if not isinstance(value, (dict, list)) else []
+    if kind == "boolean":
+        return rng.random() < 0.5
+    if kind == "huge_number":
+        return rng.choice((10**15, 1e300, -(10**13)))
+    return round(rng.uniform(0, 1000), 10) + 1e-10  # a number with ten decimals
+
+
+def with_type_chaos(invoice: dict[str, Any], rate: float, seed: int) -> dict[str, Any]:
+    """A copy of ``invoice`` in which each field except its identity (``primaryKey``
+    and ``invoiceDate`` at the top), at any depth, independently takes another JSON
+    type with probability ``rate``: the same seed and invoice always give the same
+    copy. What real accounts send is not what the contract's types say; this is how
+    the loader is held to "identity strict, content tolerant"."""
+    rng = random.Random(f"{seed}:chaos:{invoice.get('primaryKey')}")
+
+    def walk(value: Any, top: bool) -> Any:
+        if isinstance(value, dict):
+            out = {}
+            for key, item in value.items():
+                if top and key in IDENTITY_FIELDS:
+                    out[key] = item
+                elif rng.random() < rate:
+                    out[key] = _chaos_value(rng.choice(CHAOS_KINDS), item, rng)
+                else:
+                    out[key] = walk(item, False)
+            return out
+        if isinstance(value, list):
+            return [
+                _chaos_value(rng.choice(CHAOS_KINDS), item, rng) if rng.random() < rate else walk(item, False)
+                for item in value
+            ]
+        return value
+
+    result: dict[str, Any] = walk(invoice, True)
+    return result
