@@ -115,7 +115,7 @@ def schema_drift(engine: Engine, now: datetime | None = None) -> SchemaDrift:
         types = dict(row.json_types or {})
         described = {"field_path": row.field_path, "json_types": _types_text(types), "seen": int(row.seen_count)}
         mapped = MAPPED.get(row.field_path)
-        if row.field_path not in KNOWN and mapped is None:
+        if row.field_path not in KNOWN and mapped is None and _parent(row.field_path) in _CONTAINERS:
             drift.unknown.append({**described, "finding": "unknown path"})
         elif mapped is not None and set(types) - mapped[1]:
             unexpected = sorted(set(types) - mapped[1])
@@ -127,6 +127,17 @@ def schema_drift(engine: Engine, now: datetime | None = None) -> SchemaDrift:
                 {**described, "finding": f"not seen since {row.last_seen_at:%Y-%m-%d}", "column": mapped[0]}
             )
     return drift
+
+
+def _parent(path: str) -> str:
+    if path.endswith("[]"):
+        return path[:-2]
+    return path.rsplit(".", 1)[0] if "." in path else ""
+
+
+# Objects and lists the project knows: a new field inside one is news; what sits
+# under a known scalar that arrived as an object or list is that scalar's new type.
+_CONTAINERS = frozenset(_parent(path) for path in KNOWN)
 
 
 def _types_text(types: dict[str, Any]) -> str:
