@@ -70,7 +70,7 @@ def main(argv: list[str]) -> int:
         with admin.connect() as connection:
             connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
-    print(f"| figure | value |\n|---|---|")
+    print("| figure | value |\n|---|---|")
     print(f"| invoices sent (7 days, type chaos {args.rate:g} per field, seed {args.seed}) | {sent} |")
     print(f"| in `fullbay_work_orders` | {loaded} |")
     print(f"| in `fullbay_quarantine` | {held} |")

@@ -80,8 +80,12 @@ def evaluate_quality(engine: Engine, run_id: str, days: list[date]) -> list[Asse
                 "api_records": sum(s.api_records for s in shares),
                 "days_over": _table(
                     [
-                        {"day": s.day, "api_records": s.api_records, "quarantined": s.quarantined,
-                         "share": f"{s.share:.1%}"}  # fmt: skip
+                        {
+                            "day": s.day,
+                            "api_records": s.api_records,
+                            "quarantined": s.quarantined,
+                            "share": f"{s.share:.1%}",
+                        }
                         for s in over
                     ],
                     ["day", "api_records", "quarantined", "share"],

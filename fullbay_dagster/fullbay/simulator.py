@@ -406,7 +406,7 @@ class Simulator:
     def queue_faults(self, *kinds: str | None) -> None:
         """Make the next ``len(kinds)`` getInvoices requests fail this way, in order
         (``None``: that request is served normally)."""
-        unknown = set(kinds) - ALL_FAULT_KINDS - {None}
+        unknown = {kind for kind in kinds if kind is not None} - ALL_FAULT_KINDS
         if unknown:
             raise ValueError(f"unknown fault kinds: {sorted(unknown)}")
         with self._lock:

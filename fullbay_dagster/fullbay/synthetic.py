@@ -752,7 +752,9 @@ IDENTITY_FIELDS = frozenset({"primaryKey", "invoiceDate"})
 
 def _chaos_value(kind: str, value: Any, rng: random.Random) -> Any:
     if kind == "number_as_string":
-        return str(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else str(rng.randint(0, 999))
+        return (
+            str(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else str(rng.randint(0, 999))
+        )
     if kind == "word":
         return rng.choice(("Standard", "n/a", "pending", "TBD", "see notes"))
     if kind == "empty_string":

@@ -51,7 +51,13 @@ def number(value: Any) -> Any:
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
         return Missing
     try:
-        parsed = Decimal(repr(value) if isinstance(value, float) else value.strip().replace(",", "") if isinstance(value, str) else value)
+        parsed = Decimal(
+            repr(value)
+            if isinstance(value, float)
+            else value.strip().replace(",", "")
+            if isinstance(value, str)
+            else value
+        )
     except ArithmeticError:
         return Missing
     if not parsed.is_finite() or abs(parsed) >= 10**12 or parsed.as_tuple().exponent < -4:  # type: ignore[operator]
@@ -182,7 +188,9 @@ class Oracle:
             c[column] = self.take(number, r.get(field), field)
         c["exported"] = self.take(flag, r.get("exported"), "exported")
         for field, column in (
-            ("created", "so_created_at"), ("startDateTime", "so_started_at"), ("completionDateTime", "so_completed_at")
+            ("created", "so_created_at"),
+            ("startDateTime", "so_started_at"),
+            ("completionDateTime", "so_completed_at"),
         ):
             c[column] = self.take(stamp, order.get(field), f"ServiceOrder.{field}")
         self._lines(order)
@@ -305,7 +313,9 @@ def test_type_chaos_loads_every_placeable_invoice_exactly(
         # What the normaliser reads: the raw JSON as PostgreSQL keeps it (JSONB writes 1e300 out in full).
         stored = {
             key: json.loads(raw)
-            for key, raw in connection.execute(select(raw_work_orders.c.fullbay_id, cast(raw_work_orders.c.raw_data, Text)))
+            for key, raw in connection.execute(
+                select(raw_work_orders.c.fullbay_id, cast(raw_work_orders.c.raw_data, Text))
+            )
         }
     # Every placeable invoice is loaded; the quarantine holds the unplaceable ones only.
     assert set(rows) == {r["primaryKey"] for r in records}

@@ -18,7 +18,6 @@ import requests
 from sqlalchemy import text
 
 from fullbay_dagster.warehouse.engine import make_engine
-
 from fullbay_dagster_tests.conftest import TEST_KEY
 
 FIRST, LAST = date(2025, 3, 10), date(2025, 3, 16)

@@ -19,9 +19,7 @@ ZONE = ZoneInfo("America/Chicago")
 def load(engine: Engine, records: list, now: datetime, run_id: str = "run-1") -> None:  # type: ignore[type-arg]
     runs.start(engine, run_id, [DAY], "sim")
     raw = load_raw_day(engine, DAY, records, now=now, run_id=run_id)
-    runs.record(
-        engine, run_id, DAY, api_record_count=raw.processed, records_quarantined=raw.quarantined
-    )
+    runs.record(engine, run_id, DAY, api_record_count=raw.processed, records_quarantined=raw.quarantined)
     build_work_orders_day(engine, DAY, zone=ZONE, source="s", now=now, run_id=run_id)
 
 
