@@ -24,7 +24,7 @@ from sqlalchemy import Connection, Engine, MetaData, Table, Text, and_, cast, de
 from sqlalchemy.dialects import postgresql
 
 from fullbay_dagster.fullbay.fields import MAPPED
-from fullbay_dagster.fullbay.observe import Observed, observe
+from fullbay_dagster.fullbay.observe import Observed, Observer
 from fullbay_dagster.fullbay.records import Checked, RecordError, canonical_json, check_record, normalise_invoice
 from fullbay_dagster.warehouse.bulk import JsonText, insert_new, upsert
 from fullbay_dagster.warehouse.schema import (
@@ -247,7 +247,7 @@ def build_work_orders_day(
     now = now or datetime.now(UTC)
     counts = LoadCounts()
     raw = raw_work_orders
-    observed: Observed = Counter()
+    observer = Observer()
     with engine.begin() as connection:
         _lock_partition(connection, work_orders.name, day)
         if connection.dialect.name == "postgresql":
@@ -263,7 +263,7 @@ def build_work_orders_day(
             if not batch:
                 break
             last_key = batch[-1].fullbay_id
-            _build_batch(connection, day, batch, zone, source, now, run_id, counts, observed)
+            _build_batch(connection, day, batch, zone, source, now, run_id, counts, observer)
         # Work orders of this day whose raw row moved to another day or vanished.
         orphans = connection.execute(
             select(work_orders.c.fullbay_id).where(
@@ -283,7 +283,7 @@ def build_work_orders_day(
                 delete(field_issues).where(field_issues.c.fullbay_id.in_(chunk), field_issues.c.invoice_date == day)
             )
         counts.deleted += len(vanished)
-        record_schema(connection, observed, now, run_id)
+        record_schema(connection, observer.observed(), now, run_id)
         counts.field_issues = connection.execute(
             select(func.count()).select_from(field_issues).where(field_issues.c.invoice_date == day)
         ).scalar_one()
@@ -310,7 +310,7 @@ def _build_batch(
     now: datetime,
     run_id: str | None,
     counts: LoadCounts,
-    observed: Observed,
+    observer: Observer,
 ) -> None:
     current = {
         row.fullbay_id: row
@@ -340,10 +340,9 @@ def _build_batch(
     lines: list[dict[str, Any]] = []
     bad: list[dict[str, Any]] = []
     issues: dict[tuple[str, str], dict[str, Any]] = {}
-    paths: dict[tuple[str, str], str] = {}
     for key, digest, raw_text in texts:
         record = json.loads(raw_text)
-        observe(record, observed, paths)
+        observer.offer(record)
         try:
             normalised = normalise_invoice(record, zone)
         except RecordError as exc:
