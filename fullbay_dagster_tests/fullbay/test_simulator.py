@@ -610,3 +610,34 @@ def test_cli_serves_until_sigterm() -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_type_chaos_over_sim_config_is_reproducible_and_spares_identity(sim: Simulator) -> None:
+    admin = f"http://127.0.0.1:{sim.port}/_sim"
+    plain = fetch_all(sim, DAY, DAY)
+    config = requests.post(f"{admin}/config", json={"type_chaos": 0.3}, timeout=5).json()
+    assert config["type_chaos"] == 0.3
+    first, again = fetch_all(sim, DAY, DAY), fetch_all(sim, DAY, DAY)
+    assert first == again  # reproducible per seed
+    assert [(r["primaryKey"], r["invoiceDate"]) for r in first] == [(r["primaryKey"], r["invoiceDate"]) for r in plain]
+    assert first != plain
+    kinds = {type(r[field]).__name__ for r in first for field in r if field not in ("primaryKey", "invoiceDate")}
+    assert {"dict", "list", "bool", "str"} <= kinds
+    assert requests.post(f"{admin}/config", json={"type_chaos": 2}, timeout=5).status_code == 400
+
+
+@pytest.mark.parametrize("shape", ["pages0", "pages1", "absent"])
+def test_empty_window_shapes(sim: Simulator, shape: str) -> None:
+    sim.configure(invoices_per_day=0, empty_shape=shape)
+    body = get(sim).json()
+    assert (body["totalCount"], body["totalPages"]) == (0, 0 if shape == "pages0" else 1)
+    assert ("resultSet" in body) == (shape != "absent")
+
+
+def test_page_repeats_serve_each_later_page_with_the_previous_pages_last_invoice(sim: Simulator) -> None:
+    sim.configure(invoices_per_day=23, page_size=10, page_repeats=True)
+    pages = [get(sim, DAY, DAY, n).json() for n in (1, 2, 3)]
+    assert [p["totalCount"] for p in pages] == [25, 25, 25] and pages[0]["totalPages"] == 3
+    keys = [[r["primaryKey"] for r in p["resultSet"]] for p in pages]
+    assert keys[1][0] == keys[0][-1] and keys[2][0] == keys[1][-1]
+    assert len({k for page in keys for k in page}) == 23
