@@ -265,6 +265,8 @@ def markdown(rows: list[Row], soak: list[tuple[str, str]] | None, ok: bool, comm
         "pytest fullbay_dagster_tests/reliability            # the tests (soak: 30 days x 3 invoices)",
         "FULLBAY_SOAK_INVOICES_PER_DAY=100 FULLBAY_SOAK_PAGE_SIZE=20 pytest -k soak fullbay_dagster_tests/reliability",
         "FULLBAY_PROPERTY_EXAMPLES=1000 pytest -k every_record fullbay_dagster_tests/reliability",
+        "FULLBAY_PROPERTY_EXAMPLES=500 pytest -k type_chaos fullbay_dagster_tests/reliability",
+        "python scripts/type_chaos_report.py                # the type-chaos table above",
         "```",
         "",
         "The database server comes from `FULLBAY_TEST_DATABASE_URL` (default "
