@@ -34,6 +34,7 @@ from psycopg2.extras import Json
 from sqlalchemy import MetaData, Table, event
 
 from benchmarks.common import SEED, Figure, SectionResult, fresh_database
+from fullbay_dagster.fullbay.observe import Observer
 from fullbay_dagster.fullbay.records import content_hash, normalise_invoice
 from fullbay_dagster.fullbay.synthetic import invoices_for_day
 from fullbay_dagster.warehouse import loader
@@ -315,6 +316,18 @@ def round_trip_seconds(url: str, count: int = 500) -> float:
     return sorted(times)[len(times) // 2]
 
 
+def observation_seconds(records: list[dict[str, Any]], sample: bool = True) -> float:
+    """What schema observation (``fullbay_schema_fields``) costs for one day: the walk
+    the work-orders step does over the invoices it reads (sampled as the loader
+    does, or every invoice)."""
+    observer = Observer() if sample else Observer(observe_all=len(records))
+    started = time.perf_counter()
+    for record in records:
+        observer.offer(record)
+    observer.observed()
+    return time.perf_counter() - started
+
+
 def run(per_day: int, log: Any) -> SectionResult:
     result = SectionResult()
     log(f"[load] generating and preparing {per_day} invoices (not timed)")
@@ -391,6 +404,18 @@ def run(per_day: int, log: Any) -> SectionResult:
             note="checksums of raw, work orders, lines (bookkeeping columns excluded)",
         )
     )
+    observing, observing_all = observation_seconds(first.records), observation_seconds(first.records, False)
+    result.data["schema_observation_seconds"] = {"sampled": observing, "every_invoice": observing_all}
+    for label, seconds in (("as loaded (sampled)", observing), ("every invoice", observing_all)):
+        figures.append(
+            Figure(
+                "load",
+                f"schema observation, {label} / loader first load time",
+                seconds / methods["loader"]["first"]["seconds"],
+                "x",
+                note=f"{seconds:.2f} s, part of the first load",
+            )
+        )
     statements = methods["row-by-row"]["first"]["statements"]
     for phase in ("first", "reload"):
         title = "first load" if phase == "first" else "reload"

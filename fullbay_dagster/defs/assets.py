@@ -28,6 +28,7 @@ from dagster import (
 
 from fullbay_dagster.defs.checks import CHECK_SPECS, evaluate_checks
 from fullbay_dagster.defs.preview import preview_table
+from fullbay_dagster.defs.quality_checks import QUALITY_CHECK_SPECS, evaluate_quality
 from fullbay_dagster.defs.resources import AlertsResource, FullbayAPIResource, WarehouseResource
 from fullbay_dagster.fullbay.client import INVOICES_ENDPOINT, FullbayClient
 from fullbay_dagster.fullbay.errors import FullbayError, FullbayPermanentError
@@ -130,6 +131,7 @@ def build_assets(partitions_def: TimeWindowPartitionsDefinition, timezone: str) 
                 "api_pages": client.stats.pages,
                 "api_retries": client.stats.retries,
                 "api_records": client.stats.records,
+                "api_page_repeats": client.stats.repeats,
                 "duplicates_dropped": total.duplicates,
                 "quarantined": total.quarantined,
                 "stale_skipped": total.stale,
@@ -143,7 +145,7 @@ def build_assets(partitions_def: TimeWindowPartitionsDefinition, timezone: str) 
             "timestamps in FULLBAY_TIMEZONE) with part, labor and misc lines in `fullbay_work_order_lines`."
         ),
         kinds={"python", "postgres"},
-        check_specs=CHECK_SPECS,
+        check_specs=CHECK_SPECS + QUALITY_CHECK_SPECS,
         **common,
     )
     def work_orders(context: AssetExecutionContext, warehouse: WarehouseResource) -> MaterializeResult:
@@ -163,6 +165,7 @@ def build_assets(partitions_def: TimeWindowPartitionsDefinition, timezone: str) 
                     records_updated=counts.updated,
                     records_unchanged=counts.unchanged,
                     records_deleted=counts.deleted,
+                    field_issues=counts.field_issues,
                     # the raw step counted what it could not store; add what did not normalise
                     records_quarantined=ingestion_metadata_table.c.records_quarantined + counts.quarantined,
                 )
@@ -174,9 +177,11 @@ def build_assets(partitions_def: TimeWindowPartitionsDefinition, timezone: str) 
                 "dagster/row_count": loader.count_live_rows(engine, work_orders_table, days[0], days[-1]),
                 "lines_written": total.lines,
                 "quarantined": total.quarantined,
+                "field_issues": total.field_issues,
                 "preview": preview_table(engine, days),
             },
-            check_results=evaluate_checks(engine, context.run.run_id, days),
+            check_results=evaluate_checks(engine, context.run.run_id, days)
+            + evaluate_quality(engine, context.run.run_id, days),
         )
 
     @asset(
@@ -209,6 +214,7 @@ def build_assets(partitions_def: TimeWindowPartitionsDefinition, timezone: str) 
                 "dagster/row_count": len(rows),
                 "days": len(days),
                 "records_processed": sum(r["records_processed"] for r in rows),
+                "field_issues": sum(r["field_issues"] for r in rows),
                 "runs": MetadataValue.md(_markdown(rows)),
             }
         )
@@ -260,5 +266,14 @@ def _span(days: list[date]) -> str:
 
 
 def _markdown(rows: list[dict[str, Any]]) -> str:
-    columns = ["partition_key", "status", "records_processed", "records_inserted", "records_updated", "records_deleted"]
+    columns = [
+        "partition_key",
+        "status",
+        "records_processed",
+        "records_inserted",
+        "records_updated",
+        "records_deleted",
+        "records_quarantined",
+        "field_issues",
+    ]
     return str(pd.DataFrame(rows, columns=columns).head(60).to_markdown(index=False))

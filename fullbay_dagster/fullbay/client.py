@@ -8,6 +8,7 @@ does not grow with the size of a day.
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import logging
 import re
@@ -40,6 +41,7 @@ from fullbay_dagster.fullbay.errors import (
     FullbayError,
     FullbayGaveUpError,
     FullbayPermanentError,
+    FullbayRepeatsError,
     FullbayTransientError,
 )
 from fullbay_dagster.fullbay.redaction import install_urllib3_redaction, redact
@@ -84,6 +86,9 @@ class FullbayClientConfig:
     min_interval: float = 0.3
     max_in_flight: int = 2
     window_days: int = MAX_WINDOW_DAYS
+    # Pauses before fetching an inconsistent window again; after the last, the run
+    # fails (about a minute in all, rather than minutes of step retries).
+    window_refetch_waits: tuple[float, ...] = (2.0, 10.0, 30.0)
     auth_fail_pattern: str = DEFAULT_AUTH_FAIL_PATTERN
     request_fail_pattern: str = DEFAULT_REQUEST_FAIL_PATTERN
 
@@ -111,6 +116,7 @@ class ClientStats:
     pages: int = 0
     retries: int = 0
     records: int = 0
+    repeats: int = 0  # invoices a window served twice, accepted because stable across fetches
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def add(self, **counts: int) -> None:
@@ -119,7 +125,13 @@ class ClientStats:
                 setattr(self, name, getattr(self, name) + value)
 
     def as_dict(self) -> dict[str, int]:
-        return {"requests": self.requests, "pages": self.pages, "retries": self.retries, "records": self.records}
+        return {
+            "requests": self.requests,
+            "pages": self.pages,
+            "retries": self.retries,
+            "records": self.records,
+            "repeats": self.repeats,
+        }
 
 
 @dataclass(frozen=True)
@@ -137,6 +149,24 @@ def _validate_ip(value: str, source: str) -> str:
         return str(ipaddress.ip_address(value.strip()))
     except ValueError:
         raise FullbayPermanentError(f"{source} is not an IP address: {value.strip()[:60]!r}") from None
+
+
+def _is_empty_window(body: dict[str, Any]) -> bool:
+    try:
+        return (
+            int(body.get("totalCount", -1)) == 0
+            and int(body.get("totalPages", 0)) in (0, 1)
+            and body.get("resultSet") in (None, [])
+        )
+    except (TypeError, ValueError):
+        return False
+
+
+def _page_digest(records: list[Any]) -> str:
+    """A fingerprint of a page: which invoices, in which order. Cheap (keys only),
+    and what tells a stable repeat from data moving under the pager."""
+    keys = [str(r.get("primaryKey")) if isinstance(r, dict) else "" for r in records]
+    return hashlib.sha256("\x1f".join(keys).encode()).hexdigest()
 
 
 def _parse_retry_after(value: str | None) -> float | None:
@@ -352,6 +382,10 @@ class FullbayClient:
 
     @staticmethod
     def _check_envelope(what: str, body: dict[str, Any], page: int) -> None:
+        if _is_empty_window(body):
+            # An empty window: totalCount 0, totalPages 0 or 1, resultSet empty or absent.
+            body.update(resultSet=[], resultCount=0, totalCount=0, totalPages=0, currentPage=page)
+            return
         result_set = body.get("resultSet")
         if not isinstance(result_set, list):
             raise FullbayTransientError(f"{what}: the envelope has no resultSet list")
@@ -413,12 +447,19 @@ class FullbayClient:
 
     # -- paging and windows -----------------------------------------------------
 
-    def iter_window_pages(self, start: date, end: date) -> Iterator[Page]:
+    def iter_window_pages(self, start: date, end: date, accept: tuple[str, ...] | None = None) -> Iterator[Page]:
         """Pages of one window, in order. A window whose totals change between pages
-        raises a transient error so the caller can fetch the window again."""
+        raises a transient error so the caller can fetch the window again.
+
+        Invoices seen twice raise :class:`FullbayRepeatsError` (carrying the pages'
+        digests) unless ``accept`` holds the digests of the previous fetch: then
+        the same pages came back, and if distinct invoices plus repeats equal
+        ``totalCount`` nothing is missing and the window is accepted with a warning.
+        """
         page, total_pages, total_count, received = 1, None, None, 0
         keys: set[str] = set()
         keyed = 0  # records with a primaryKey (a keyless record is bad input, judged by the loader)
+        digests: list[str] = []
         while True:
             body = self.fetch_page(start, end, page)
             pages, count = int(body["totalPages"]), int(body["totalCount"])
@@ -430,6 +471,7 @@ class FullbayClient:
                     f"({total_count} records/{total_pages} pages, then {count}/{pages})"
                 )
             records = body["resultSet"]
+            digests.append(_page_digest(records))
             received += len(records)
             for record in records:
                 if isinstance(record, dict) and record.get("primaryKey") not in (None, ""):
@@ -444,11 +486,18 @@ class FullbayClient:
             raise FullbayTransientError(
                 f"{INVOICES_ENDPOINT} {start}..{end}: received {received} records, totalCount said {total_count}"
             )
-        if len(keys) != keyed:
-            # Offset paging over data that changed: a record seen twice means another
-            # may have been skipped. Only a fresh pass over the window can tell.
-            raise FullbayTransientError(
-                f"{INVOICES_ENDPOINT} {start}..{end}: {keyed - len(keys)} invoice(s) appeared on two pages"
+        repeats = keyed - len(keys)
+        if repeats:
+            what = f"{INVOICES_ENDPOINT} {start}..{end}: {repeats} invoice(s) appeared on two pages"
+            if accept is None or accept != tuple(digests):
+                # Offset paging over data that changed: a record seen twice means another
+                # may have been skipped. Only a fresh pass over the window can tell.
+                raise FullbayRepeatsError(what, tuple(digests))
+            # received == totalCount was checked above: distinct + repeats (+ keyless) add up.
+            self.stats.add(repeats=repeats)
+            self.log.warning(
+                f"{what} twice in the same way; distinct invoices plus repeats equal totalCount "
+                f"({total_count}), so nothing is missing: the window is accepted."
             )
 
     def iter_invoices(self, start: date, end: date) -> Iterator[dict[str, Any]]:

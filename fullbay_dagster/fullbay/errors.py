@@ -32,3 +32,18 @@ class FullbayTransientError(FullbayError):
 
 class FullbayGaveUpError(FullbayError):
     """Transient failures went on past the retry budget or the total deadline."""
+
+
+class FullbayInconsistentWindowError(FullbayPermanentError):
+    """A window's pages stayed inconsistent over several fetches (contents changing
+    between fetches, or fewer distinct invoices than ``totalCount``). Permanent for
+    this run: fetching it again at once would only repeat the wait."""
+
+
+class FullbayRepeatsError(FullbayTransientError):
+    """Invoices appeared on two pages of a window: fetch it again to see whether
+    the repeats are stable. ``digests`` fingerprints the pages of this fetch."""
+
+    def __init__(self, message: str, digests: tuple[str, ...]) -> None:
+        super().__init__(message)
+        self.digests = digests

@@ -3,6 +3,11 @@
 Fullbay's types wander (ids as strings or ints, money as numbers or strings,
 "" or null for empty, "Yes"/"No" flags, timestamps without a zone); every value
 goes through one of the parsers below so the warehouse gets exact types.
+
+Identity is strict, content tolerant: an invoice is refused (quarantined) only
+when it cannot be placed (not an object, no usable ``primaryKey`` or
+``invoiceDate``). Any other field that does not fit its column is stored NULL and
+reported as a :class:`FieldIssue`; the raw JSON keeps the original value.
 """
 
 from __future__ import annotations
@@ -10,7 +15,8 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
@@ -131,20 +137,152 @@ def parse_timestamp(value: Any, name: str, zone: ZoneInfo) -> datetime | None:
     return parsed
 
 
-def _obj(value: Any, name: str) -> dict[str, Any]:
-    if blank(value):
+def json_type(value: Any) -> str:
+    """The JSON name of a parsed value's type (what schema observation records)."""
+    return _JSON_TYPES.get(type(value)) or ("object" if isinstance(value, dict) else "array")
+
+
+_JSON_TYPES: dict[type, str] = {
+    str: "string",
+    int: "number",
+    float: "number",
+    bool: "boolean",
+    type(None): "null",
+    dict: "object",
+    list: "array",
+}
+OBSERVED_MAX = 200  # characters of an unparseable value kept in fullbay_field_issues
+
+
+@dataclass(frozen=True)
+class FieldIssue:
+    """A field that did not parse into its column's type: stored NULL, noted here."""
+
+    path: str  # with array positions: ServiceOrder.Complaints[0].Corrections[1].laborTotal
+    expected: str
+    observed: str  # the value as JSON text, truncated
+
+
+def _observed(value: Any) -> str:
+    try:
+        dumped = json.dumps(value, ensure_ascii=False, allow_nan=True, default=repr)
+    except (TypeError, ValueError):  # pragma: no cover - default=repr makes this unreachable
+        dumped = repr(value)
+    return dumped.replace("\x00", "\\0")[:OBSERVED_MAX]
+
+
+# What each typed column accepts, as shown in fullbay_field_issues.expected_type.
+NUMBER = f"number (at most {MAX_DECIMALS} decimals, |x| < 10^12)"
+FLAG = "Yes/No flag"
+DATE = "date YYYY-MM-DD"
+TIMESTAMP = "timestamp 'YYYY-MM-DD HH:MM:SS'"
+ID = f"id (string or integer, at most {MAX_KEY_LENGTH} characters)"
+SHORT = f"text of at most {MAX_KEY_LENGTH} characters"
+TEXT = "text (string or number)"
+OBJECT = "object"
+LIST = "list of objects"
+UNIQUE = "an id unique among its siblings"
+
+
+class Fields:
+    """Best-effort parsing of one invoice's content: a value that does not fit its
+    column becomes None and a :class:`FieldIssue`. Identity (key, date) is not
+    parsed here: it stays strict (see :func:`check_record`)."""
+
+    __slots__ = ("issues", "zone")
+
+    def __init__(self, zone: ZoneInfo) -> None:
+        self.zone = zone
+        self.issues: list[FieldIssue] = []
+
+    def note(self, path: str, expected: str, value: Any) -> None:
+        self.issues.append(FieldIssue(path, expected, _observed(value)))
+
+    # The ``value is None`` tests up front are the fast path: most fields parse.
+    def num(self, value: Any, path: str) -> Decimal | None:
+        if value is None:
+            return None
+        try:
+            return decimal(value, path)
+        except RecordError:
+            self.note(path, NUMBER, value)
+            return None
+
+    def flag(self, value: Any, path: str) -> bool | None:
+        try:
+            return flag(value, path)
+        except RecordError:
+            self.note(path, FLAG, value)
+            return None
+
+    def day(self, value: Any, path: str) -> date | None:
+        if value is None:
+            return None
+        try:
+            if type(value) is not str:
+                raise RecordError(path)
+            return parse_date(value, path)
+        except RecordError:
+            self.note(path, DATE, value)
+            return None
+
+    def stamp(self, value: Any, path: str) -> datetime | None:
+        if value is None:
+            return None
+        try:
+            if type(value) is not str:
+                raise RecordError(path)
+            return parse_timestamp(value, path, self.zone)
+        except RecordError:
+            self.note(path, TIMESTAMP, value)
+            return None
+
+    def ident(self, value: Any, path: str) -> str | None:
+        if value is None:
+            return None
+        try:
+            return ident(value, path)
+        except RecordError:
+            self.note(path, ID, value)
+            return None
+
+    def short(self, value: Any, path: str) -> str | None:
+        result = self.text(value, path, SHORT)
+        if result is not None and len(result) > MAX_KEY_LENGTH:
+            self.note(path, SHORT, value)
+            return None
+        return result
+
+    def text(self, value: Any, path: str, expected: str = TEXT) -> str | None:
+        kind = type(value)
+        if kind is str:
+            return value.strip() or None
+        if value is None:
+            return None
+        if kind is int or kind is float:
+            return str(value)
+        self.note(path, expected, value)
+        return None
+
+    def obj(self, value: Any, path: str) -> dict[str, Any]:
+        if type(value) is dict:
+            return value
+        if not blank(value):
+            self.note(path, OBJECT, value)
         return {}
-    if not isinstance(value, dict):
-        raise RecordError(f"{name} must be an object, got {type(value).__name__}")
-    return value
 
-
-def _list(value: Any, name: str) -> list[dict[str, Any]]:
-    if blank(value):
-        return []
-    if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
-        raise RecordError(f"{name} must be a list of objects")
-    return value
+    def items(self, value: Any, path: str) -> Iterator[tuple[int, str, dict[str, Any]]]:
+        """(position, path, element) of each object in a list; anything else is an issue."""
+        if type(value) is not list:
+            if not blank(value):
+                self.note(path, LIST, value)
+            return
+        for index, item in enumerate(value):
+            at = f"{path}[{index}]"
+            if type(item) is dict:
+                yield index, at, item
+            else:
+                self.note(at, OBJECT, item)
 
 
 def status_from_balance(balance: Decimal | None, total: Decimal | None) -> str:
@@ -178,51 +316,62 @@ def invoice_day(record: dict[str, Any]) -> date:
 class NormalisedInvoice:
     work_order: dict[str, Any]
     lines: list[dict[str, Any]]
+    issues: list[FieldIssue] = field(default_factory=list)
 
 
 def normalise_invoice(record: dict[str, Any], zone: ZoneInfo) -> NormalisedInvoice:
-    """The work-order row (without bookkeeping columns) and its part, labor and misc lines."""
+    """The work-order row (without bookkeeping columns), its part, labor and misc
+    lines, and the fields that did not parse. Raises RecordError only when the
+    invoice cannot be placed (not an object, no usable key or date)."""
     if not isinstance(record, dict):
         raise RecordError(f"an invoice must be a JSON object, got {type(record).__name__}")
     fullbay_id = invoice_key(record)
-    order = _obj(record.get("ServiceOrder"), "ServiceOrder")
-    customer = _obj(record.get("Customer"), "Customer") or _obj(order.get("Customer"), "ServiceOrder.Customer")
-    unit = _obj(order.get("Unit"), "ServiceOrder.Unit")
-    tax = _obj(record.get("TaxInformation"), "TaxInformation")
-
-    def money(name: str, source: dict[str, Any] = record, prefix: str = "") -> Decimal | None:
-        return decimal(source.get(name), prefix + name)
-
-    total, balance = money("total"), money("balance")
-    tax_amount = money("taxTotal") if not blank(record.get("taxTotal")) else money("taxTotal", tax, "TaxInformation.")
+    day = invoice_day(record)
+    f = Fields(zone)
+    order = f.obj(record.get("ServiceOrder"), "ServiceOrder")
+    if not blank(record.get("Customer")):
+        customer, customer_path = f.obj(record.get("Customer"), "Customer"), "Customer"
+    else:
+        customer_path = "ServiceOrder.Customer"
+        customer = f.obj(order.get("Customer"), customer_path)
+    unit = f.obj(order.get("Unit"), "ServiceOrder.Unit")
+    get = record.get
+    total, balance = f.num(get("total"), "total"), f.num(get("balance"), "balance")
+    if blank(get("taxTotal")):
+        tax = f.obj(get("TaxInformation"), "TaxInformation")
+        tax_amount = f.num(tax.get("taxTotal"), "TaxInformation.taxTotal")
+    else:
+        tax_amount = f.num(get("taxTotal"), "taxTotal")
     work_order = {
         "fullbay_id": fullbay_id,
-        "work_order_number": short(order.get("repairOrderNumber"), "ServiceOrder.repairOrderNumber"),
-        "invoice_number": short(record.get("invoiceNumber"), "invoiceNumber"),
-        "invoice_date": invoice_day(record),
-        "due_date": parse_date(record.get("dueDate"), "dueDate"),
-        "service_order_id": ident(order.get("primaryKey"), "ServiceOrder.primaryKey"),
-        "customer_id": ident(customer.get("customerId"), "Customer.customerId"),
-        "customer_name": text(customer.get("title")) or text(record.get("customerTitle")),
-        "shop_title": text(record.get("shopTitle")),
+        "work_order_number": f.short(order.get("repairOrderNumber"), "ServiceOrder.repairOrderNumber"),
+        "invoice_number": f.short(get("invoiceNumber"), "invoiceNumber"),
+        "invoice_date": day,
+        "due_date": f.day(get("dueDate"), "dueDate"),
+        "service_order_id": f.ident(order.get("primaryKey"), "ServiceOrder.primaryKey"),
+        "customer_id": f.ident(customer.get("customerId"), f"{customer_path}.customerId"),
+        "customer_name": f.text(customer.get("title"), f"{customer_path}.title")
+        or f.text(get("customerTitle"), "customerTitle"),
+        "shop_title": f.text(get("shopTitle"), "shopTitle"),
         "vehicle_info": {k: unit.get(k) for k in sorted(unit)} or None,
         "status": status_from_balance(balance, total),
-        "created_at": parse_timestamp(record.get("created"), "created", zone),
+        "created_at": f.stamp(get("created"), "created"),
         "total_amount": total,
-        "labor_amount": money("laborTotal"),
-        "parts_amount": money("partsTotal"),
+        "labor_amount": f.num(get("laborTotal"), "laborTotal"),
+        "parts_amount": f.num(get("partsTotal"), "partsTotal"),
         "tax_amount": tax_amount,
-        "supplies_amount": money("suppliesTotal"),
-        "misc_amount": money("miscChargeTotal"),
-        "subtotal_amount": money("subTotal"),
+        "supplies_amount": f.num(get("suppliesTotal"), "suppliesTotal"),
+        "misc_amount": f.num(get("miscChargeTotal"), "miscChargeTotal"),
+        "subtotal_amount": f.num(get("subTotal"), "subTotal"),
         "balance": balance,
-        "labor_hours": money("laborHoursTotal"),
-        "exported": flag(record.get("exported"), "exported"),
-        "so_created_at": parse_timestamp(order.get("created"), "ServiceOrder.created", zone),
-        "so_started_at": parse_timestamp(order.get("startDateTime"), "ServiceOrder.startDateTime", zone),
-        "so_completed_at": parse_timestamp(order.get("completionDateTime"), "ServiceOrder.completionDateTime", zone),
+        "labor_hours": f.num(get("laborHoursTotal"), "laborHoursTotal"),
+        "exported": f.flag(get("exported"), "exported"),
+        "so_created_at": f.stamp(order.get("created"), "ServiceOrder.created"),
+        "so_started_at": f.stamp(order.get("startDateTime"), "ServiceOrder.startDateTime"),
+        "so_completed_at": f.stamp(order.get("completionDateTime"), "ServiceOrder.completionDateTime"),
     }
-    return NormalisedInvoice(work_order, _lines(fullbay_id, order, zone))
+    lines = _lines(fullbay_id, order, f)
+    return NormalisedInvoice(work_order, lines, f.issues)
 
 
 def _derived_key(parent: str, index: int) -> str:
@@ -232,81 +381,109 @@ def _derived_key(parent: str, index: int) -> str:
     return key if len(key) <= MAX_KEY_LENGTH else hashlib.sha256(key.encode()).hexdigest()
 
 
-def _lines(fullbay_id: str, order: dict[str, Any], zone: ZoneInfo) -> list[dict[str, Any]]:
+def _amount(f: Fields, value: Any, path: str) -> Decimal | None:
+    """A line amount: blank means zero; a value that does not parse is NULL (and noted)."""
+    if blank(value):
+        return Decimal(0)
+    return f.num(value, path)
+
+
+def _lines(fullbay_id: str, order: dict[str, Any], f: Fields) -> list[dict[str, Any]]:
     lines: list[dict[str, Any]] = []
+    seen: set[tuple[str, str]] = set()
+
+    def key_of(kind: str, value: Any, path: str, parent: str, index: int) -> str:
+        """Fullbay's key of the line; its parent's key and position when missing, not an id or taken."""
+        key = f.ident(value, f"{path}.primaryKey")
+        if key is not None and (kind, key) in seen:
+            f.note(f"{path}.primaryKey", UNIQUE, value)
+            key = None
+        if key is None:
+            key = _derived_key(parent, index)
+            while (kind, key) in seen:
+                key = _derived_key(key, index)
+        seen.add((kind, key))
+        return key
 
     def line(kind: str, source_key: str, **values: Any) -> None:
         lines.append({"fullbay_id": fullbay_id, "line_type": kind, "source_key": source_key, **values})
 
-    for c_index, complaint in enumerate(_list(order.get("Complaints"), "Complaints")):
-        where = f"Complaints[{c_index}]"
-        complaint_id = ident(complaint.get("primaryKey"), f"{where}.primaryKey") or f"#{c_index}"
+    so = "ServiceOrder"
+    complaint_keys: set[str] = set()
+    for c_index, where, complaint in f.items(order.get("Complaints"), f"{so}.Complaints"):
+        complaint_id = f.ident(complaint.get("primaryKey"), f"{where}.primaryKey")
+        if complaint_id is None or complaint_id in complaint_keys:
+            complaint_id = f"#{c_index}"
+        complaint_keys.add(complaint_id)
         technicians = [
-            text(t.get("technician"))
-            for t in _list(complaint.get("AssignedTechnicians"), f"{where}.AssignedTechnicians")
-            if text(t.get("technician"))
+            name
+            for _, tp, t in f.items(complaint.get("AssignedTechnicians"), f"{where}.AssignedTechnicians")
+            if (name := f.text(t.get("technician"), f"{tp}.technician"))
         ]
-        for r_index, correction in enumerate(_list(complaint.get("Corrections"), f"{where}.Corrections")):
-            at = f"{where}.Corrections[{r_index}]"
-            correction_id = ident(correction.get("primaryKey"), f"{at}.primaryKey") or _derived_key(
-                complaint_id, r_index
+        for r_index, at, correction in f.items(complaint.get("Corrections"), f"{where}.Corrections"):
+            correction_id = key_of("labor", correction.get("primaryKey"), at, complaint_id, r_index)
+            title = f.text(correction.get("actualCorrection"), f"{at}.actualCorrection") or f.text(
+                correction.get("title"), f"{at}.title"
             )
-            title = text(correction.get("actualCorrection")) or text(correction.get("title"))
             line(
                 "labor",
                 correction_id,
                 complaint_id=complaint_id,
                 description=title,
-                component=text(correction.get("globalComponent")),
-                quantity=decimal(correction.get("laborHoursTotal"), f"{at}.laborHoursTotal"),
-                unit_price=decimal(correction.get("laborRate"), f"{at}.laborRate"),
+                component=f.text(correction.get("globalComponent"), f"{at}.globalComponent"),
+                quantity=f.num(correction.get("laborHoursTotal"), f"{at}.laborHoursTotal"),
+                unit_price=None,
                 unit_cost=None,
-                amount=decimal(correction.get("laborTotal"), f"{at}.laborTotal") or Decimal(0),
-                taxable=flag(correction.get("taxable"), f"{at}.taxable"),
+                rate_name=f.text(correction.get("laborRate"), f"{at}.laborRate"),
+                amount=_amount(f, correction.get("laborTotal"), f"{at}.laborTotal"),
+                taxable=f.flag(correction.get("taxable"), f"{at}.taxable"),
                 technicians=technicians or None,
-                created_at=parse_timestamp(correction.get("created"), f"{at}.created", zone),
+                created_at=f.stamp(correction.get("created"), f"{at}.created"),
             )
-            for p_index, part in enumerate(_list(correction.get("Parts"), f"{at}.Parts")):
-                pt = f"{at}.Parts[{p_index}]"
-                quantity = decimal(part.get("quantity"), f"{pt}.quantity") or Decimal(0)
-                price = decimal(part.get("sellingPrice"), f"{pt}.sellingPrice") or Decimal(0)
+            for p_index, pt, part in f.items(correction.get("Parts"), f"{at}.Parts"):
+                quantity = _amount(f, part.get("quantity"), f"{pt}.quantity")
+                price = _amount(f, part.get("sellingPrice"), f"{pt}.sellingPrice")
                 line(
                     "part",
-                    ident(part.get("primaryKey"), f"{pt}.primaryKey") or _derived_key(correction_id, p_index),
+                    key_of("part", part.get("primaryKey"), pt, correction_id, p_index),
                     complaint_id=complaint_id,
-                    description=text(part.get("description")),
-                    component=text(part.get("shopPartNumber")),
+                    description=f.text(part.get("description"), f"{pt}.description"),
+                    component=f.text(part.get("shopPartNumber"), f"{pt}.shopPartNumber"),
                     quantity=quantity,
                     unit_price=price,
-                    unit_cost=decimal(part.get("cost"), f"{pt}.cost"),
-                    amount=(quantity * price).quantize(CENT, ROUND_HALF_UP),
-                    taxable=flag(part.get("taxable"), f"{pt}.taxable"),
+                    unit_cost=f.num(part.get("cost"), f"{pt}.cost"),
+                    rate_name=None,
+                    amount=None if quantity is None or price is None else _line_amount(f, quantity, price, pt),
+                    taxable=f.flag(part.get("taxable"), f"{pt}.taxable"),
                     technicians=None,
-                    created_at=parse_timestamp(part.get("created"), f"{pt}.created", zone),
+                    created_at=f.stamp(part.get("created"), f"{pt}.created"),
                 )
-    for m_index, charge in enumerate(_list(order.get("MiscCharges"), "MiscCharges")):
-        mt = f"MiscCharges[{m_index}]"
+    for m_index, mt, charge in f.items(order.get("MiscCharges"), f"{so}.MiscCharges"):
+        quantity = charge.get("quantity")
         line(
             "misc",
-            ident(charge.get("primaryKey"), f"{mt}.primaryKey") or f"#{m_index}",
+            key_of("misc", charge.get("primaryKey"), mt, "", m_index),
             complaint_id=None,
-            description=text(charge.get("description")),
+            description=f.text(charge.get("description"), f"{mt}.description"),
             component=None,
-            quantity=Decimal(1),
-            unit_price=decimal(charge.get("amount"), f"{mt}.amount"),
+            quantity=Decimal(1) if blank(quantity) else f.num(quantity, f"{mt}.quantity"),
+            unit_price=f.num(charge.get("rate"), f"{mt}.rate"),
             unit_cost=None,
-            amount=decimal(charge.get("amount"), f"{mt}.amount") or Decimal(0),
-            taxable=flag(charge.get("taxable"), f"{mt}.taxable"),
+            rate_name=None,
+            amount=_amount(f, charge.get("amount"), f"{mt}.amount"),
+            taxable=f.flag(charge.get("taxable"), f"{mt}.taxable"),
             technicians=None,
             created_at=None,
         )
-    seen: set[tuple[str, str]] = set()
-    for item in lines:
-        key = (item["line_type"], item["source_key"])
-        if key in seen:
-            raise RecordError(f"two {key[0]} lines share the key {key[1]!r}")
-        seen.add(key)
     return lines
+
+
+def _line_amount(f: Fields, quantity: Decimal, price: Decimal, path: str) -> Decimal | None:
+    amount = (quantity * price).quantize(CENT, ROUND_HALF_UP)
+    if abs(amount) >= MAX_AMOUNT:
+        f.note(f"{path}.quantity*sellingPrice", NUMBER, str(amount))
+        return None
+    return amount
 
 
 def storable_json(record: dict[str, Any]) -> str:

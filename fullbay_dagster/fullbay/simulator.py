@@ -41,7 +41,7 @@ from typing import Any, Generic, Self, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
 from fullbay_dagster.fullbay.auth import make_token, today_in
-from fullbay_dagster.fullbay.synthetic import MAX_PER_DAY, DayPlan, plan_day
+from fullbay_dagster.fullbay.synthetic import MAX_PER_DAY, DayPlan, plan_day, with_type_chaos
 
 __all__ = [
     "ALL_FAULT_KINDS",
@@ -108,6 +108,15 @@ class SimulatorConfig:
     shops: int = 3
     #: Entries in each LRU (day plans, rendered pages); lower it for very large days.
     cache_size: int = 64
+    #: Type chaos: each non-identity field, at any depth, takes another JSON type with
+    #: this probability (reproducibly per seed and invoice). 0 = off.
+    type_chaos: float = 0.0
+    #: How an empty window is answered: "pages0" (totalPages 0), "pages1" (totalPages 1)
+    #: or "absent" (totalPages 1 and no resultSet at all).
+    empty_shape: str = "pages0"
+    #: Every page after the first repeats the previous page's last invoice, on every
+    #: fetch; totalCount counts the repeats (a paging quirk seen in offset APIs).
+    page_repeats: bool = False
 
     def __post_init__(self) -> None:
         unknown = set(self.fault_kinds) - ALL_FAULT_KINDS
@@ -117,6 +126,12 @@ class SimulatorConfig:
             raise ValueError("page_size, max_window_days and cache_size must be >= 1")
         if not 0 <= self.invoices_per_day <= MAX_PER_DAY:
             raise ValueError(f"invoices_per_day must be within 0..{MAX_PER_DAY}")
+        if not 0 <= self.type_chaos <= 1:
+            raise ValueError("type_chaos must be within 0..1")
+        if self.empty_shape not in ("pages0", "pages1", "absent"):
+            raise ValueError("empty_shape must be pages0, pages1 or absent")
+        if self.page_repeats and self.page_size < 2:
+            raise ValueError("page_repeats needs page_size >= 2")
 
 
 _K = TypeVar("_K", bound=Hashable)
@@ -297,7 +312,7 @@ class Simulator:
         self._port = port
         self._lock = threading.Lock()
         self._log: list[dict[str, Any]] = []
-        self._faults: deque[str] = deque()
+        self._faults: deque[str | None] = deque()
         self._fault_rng = random.Random(self._config.fault_seed)
         self._plans: _LRU[tuple[Any, ...], DayPlan] = _LRU(self._config.cache_size)
         self._pages: _LRU[tuple[Any, ...], _Answer] = _LRU(self._config.cache_size)
@@ -388,9 +403,10 @@ class Simulator:
         self.configure(as_of=as_of)
 
     # ------------------------------------------------------------------ faults and log
-    def queue_faults(self, *kinds: str) -> None:
-        """Make the next ``len(kinds)`` getInvoices requests fail this way, in order."""
-        unknown = set(kinds) - ALL_FAULT_KINDS
+    def queue_faults(self, *kinds: str | None) -> None:
+        """Make the next ``len(kinds)`` getInvoices requests fail this way, in order
+        (``None``: that request is served normally)."""
+        unknown = {kind for kind in kinds if kind is not None} - ALL_FAULT_KINDS
         if unknown:
             raise ValueError(f"unknown fault kinds: {sorted(unknown)}")
         with self._lock:
@@ -513,7 +529,7 @@ class Simulator:
     def _page(self, start: date, end: date, page: int, as_of: date, config: SimulatorConfig) -> _Answer:
         cache_key = (
             config.seed, config.invoices_per_day, config.void_rate, config.shops,
-            config.page_size, start, end, page, as_of,
+            config.page_size, start, end, page, as_of, config.type_chaos, config.empty_shape, config.page_repeats,
         )  # fmt: skip
         cached = self._pages.get(cache_key)
         if cached is not None:
@@ -521,18 +537,26 @@ class Simulator:
         # Days after as_of have not happened yet, so they hold no invoices.
         days = [start + timedelta(days=n) for n in range((min(end, as_of) - start).days + 1)]
         per_day = [(plan, plan.indexes(as_of)) for plan in (self._plan(day, config) for day in days)]
-        total = sum(len(indexes) for _, indexes in per_day)
+        distinct = sum(len(indexes) for _, indexes in per_day)
+        total = _served(distinct, config.page_size) if config.page_repeats else distinct
         total_pages = -(-total // config.page_size)
         if total_pages and page > total_pages:
             return _fail(MSG_INVALID_PAGE)
+        if not total:
+            return _json_answer(_empty_answer(config, page))
         first = (page - 1) * config.page_size
         wanted = range(first, min(first + config.page_size, total))
+        # With page_repeats, served position i shows distinct invoice i - i // page_size.
+        positions = [n - n // config.page_size if config.page_repeats else n for n in wanted]
         records: list[dict[str, Any]] = []
         offset = 0
         for plan, indexes in per_day:
-            lo, hi = max(wanted.start, offset), min(wanted.stop, offset + len(indexes))
-            records.extend(plan.invoice(indexes[n - offset], as_of) for n in range(lo, hi))
+            records.extend(
+                plan.invoice(indexes[n - offset], as_of) for n in positions if offset <= n < offset + len(indexes)
+            )
             offset += len(indexes)
+        if config.type_chaos:
+            records = [with_type_chaos(record, config.type_chaos, config.seed) for record in records]
         answer = _json_answer(
             {
                 "status": "SUCCESS",
@@ -548,6 +572,33 @@ class Simulator:
         )
         self._pages.put(cache_key, answer)
         return answer
+
+
+def _served(distinct: int, page_size: int) -> int:
+    """Records served when each page after the first repeats one: distinct + pages - 1."""
+    if not distinct:
+        return 0
+    pages = -(-distinct // page_size)
+    while -(-(distinct + pages - 1) // page_size) != pages:
+        pages += 1
+    return distinct + pages - 1
+
+
+def _empty_answer(config: SimulatorConfig, page: int) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "status": "SUCCESS",
+        "startRecordNumber": 0,
+        "endRecordNumber": 0,
+        "resultCount": 0,
+        "totalCount": 0,
+        "pageSize": config.page_size,
+        "currentPage": page,
+        "totalPages": 0 if config.empty_shape == "pages0" else 1,
+        "resultSet": [],
+    }
+    if config.empty_shape == "absent":
+        del body["resultSet"]
+    return body
 
 
 # ---------------------------------------------------------------------- CLI
@@ -576,6 +627,16 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--slow-seconds", type=float, default=defaults.slow_seconds)
     parser.add_argument("--max-window-days", type=int, default=defaults.max_window_days)
     parser.add_argument("--cache-size", type=int, default=defaults.cache_size)
+    parser.add_argument(
+        "--type-chaos",
+        type=float,
+        default=defaults.type_chaos,
+        help="probability that each non-identity field takes another JSON type (0 = off)",
+    )
+    parser.add_argument("--empty-shape", choices=("pages0", "pages1", "absent"), default=defaults.empty_shape)
+    parser.add_argument(
+        "--page-repeats", action="store_true", help="repeat the previous page's last invoice on every later page"
+    )
     parser.add_argument("--log-level", default="WARNING")
     return parser
 
@@ -601,6 +662,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         slow_seconds=args.slow_seconds,
         max_window_days=args.max_window_days,
         cache_size=args.cache_size,
+        type_chaos=args.type_chaos,
+        empty_shape=args.empty_shape,
+        page_repeats=args.page_repeats,
     )
     stop = threading.Event()
 

@@ -11,6 +11,7 @@ import errno
 import json
 import os
 import tempfile
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -19,10 +20,9 @@ from pathlib import Path
 from typing import IO, Any
 
 from fullbay_dagster.fullbay.client import FullbayClient
-from fullbay_dagster.fullbay.errors import FullbayError, FullbayTransientError
+from fullbay_dagster.fullbay.errors import FullbayInconsistentWindowError, FullbayRepeatsError, FullbayTransientError
 from fullbay_dagster.fullbay.windows import date_windows, days_in
 
-WINDOW_ATTEMPTS = 3  # a window whose totals shift under us is fetched again from page 1
 _DISK_FULL = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT}
 
 
@@ -88,24 +88,35 @@ def fetch_range(client: FullbayClient, start: date, end: date, directory: Path) 
 
 
 def _fetch_window(client: FullbayClient, start: date, end: date, spool: SpoolResult) -> dict[date, int]:
-    for attempt in range(1, WINDOW_ATTEMPTS + 1):
+    """Fetch one window until it is consistent. Totals that move between pages, or
+    invoices repeated differently from one fetch to the next, get a fresh pass from
+    page 1 after a pause; repeats that come back the same are accepted (see
+    ``FullbayClient.iter_window_pages``). Past the last pause the window fails the
+    run: it is permanent for this run rather than minutes of step retries."""
+    waits = client.config.window_refetch_waits
+    accept: tuple[str, ...] | None = None
+    for attempt in range(len(waits) + 1):
         try:
-            return _write_window(client, start, end, spool)
+            return _write_window(client, start, end, spool, accept)
         except FullbayTransientError as exc:
-            if attempt == WINDOW_ATTEMPTS:
-                raise FullbayError(
-                    f"window {start}..{end} stayed inconsistent after {attempt} fetches: {exc}"
+            accept = exc.digests if isinstance(exc, FullbayRepeatsError) else None
+            if attempt == len(waits):
+                raise FullbayInconsistentWindowError(
+                    f"window {start}..{end} stayed inconsistent after {attempt + 1} fetches: {exc}"
                 ) from None
-            client.log.warning(f"{exc}; fetching the window again ({attempt}/{WINDOW_ATTEMPTS - 1})")
+            client.log.warning(f"{exc}; fetching the window again in {waits[attempt]:g}s ({attempt + 1}/{len(waits)})")
+            time.sleep(waits[attempt])
     raise AssertionError("unreachable")
 
 
-def _write_window(client: FullbayClient, start: date, end: date, spool: SpoolResult) -> dict[date, int]:
+def _write_window(
+    client: FullbayClient, start: date, end: date, spool: SpoolResult, accept: tuple[str, ...] | None
+) -> dict[date, int]:
     days = days_in(start, end)
     counts = dict.fromkeys(days, 0)
     handles: dict[date, IO[str]] = {day: spool.path(day).open("w", encoding="utf-8") for day in days}
     try:
-        for page in client.iter_window_pages(start, end):
+        for page in client.iter_window_pages(start, end, accept):
             for record in page.records:
                 day = _record_day(record)
                 if day not in handles:

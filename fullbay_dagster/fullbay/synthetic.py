@@ -22,11 +22,13 @@ from functools import lru_cache
 from typing import Any
 
 __all__ = [
+    "CHAOS_KINDS",
     "MAX_PER_DAY",
     "VOID_AFTER_DAYS",
     "DayPlan",
     "invoices_for_day",
     "plan_day",
+    "with_type_chaos",
 ]
 
 #: Invoices per day the id scheme can tell apart (index is six decimal digits).
@@ -49,9 +51,11 @@ def _q2(value: Decimal) -> Decimal:
     return value.quantize(_CENT, rounding=ROUND_HALF_UP)
 
 
-def _num(value: Decimal) -> float:
-    """JSON money: a float that round-trips to the exact two-decimal value."""
-    return float(_q2(value))
+def _num(value: Decimal) -> int | float:
+    """JSON money: a float that round-trips to the exact two-decimal value; whole
+    amounts as integers, as Fullbay sends them (``"laborTotal": 150``)."""
+    rounded = _q2(value)
+    return int(rounded) if rounded == rounded.to_integral_value() else float(rounded)
 
 
 def _qty(value: Decimal) -> int | float:
@@ -184,6 +188,8 @@ _MISC = (
 )
 
 
+_NULL_ADDRESS: dict[str, None] = dict.fromkeys(("title", "line1", "line2", "city", "state", "country", "postalCode"))
+
 # --------------------------------------------------------------------------- per-seed pools
 
 
@@ -253,7 +259,7 @@ def _address(rng: random.Random, title: str) -> tuple[tuple[str, Any], ...]:
         ("line2", _maybe(rng, 0.2, f"Suite {rng.randint(1, 400)}")),
         ("city", place[0]),
         ("state", place[1]),
-        ("country", "USA"),
+        ("country", "US"),
         ("postalCode", f"{place[5]}{rng.randint(0, 99):02d}"),
     )
 
@@ -278,7 +284,7 @@ def _customers(seed: int) -> tuple[_Customer, ...]:
                     ("number", f"{'T' if kind == 'Truck' else 'TR'}-{rng.randint(100, 999)}"),
                     ("nickname", _maybe(rng, 0.25, f"{rng.choice(_FIRST)}'s {kind.lower()}")),
                     ("type", kind),
-                    ("subType", sub_type),
+                    ("subType", sub_type if rng.random() < 0.7 else None),
                     ("year", str(year)),
                     ("make", make),
                     ("model", model),
@@ -354,6 +360,8 @@ def _build_invoice(seed: int, day: date, index: int, invoice_seed: int, shops: i
         return start + timedelta(seconds=rng.randint(0, span))
 
     labor_rate = Decimal(rng.choice((125, 135, 145, 150, 165, 175)))
+    # Fullbay's laborRate/mileageRate are the *names* of the shop's rates, not amounts.
+    rate_name = "Standard" if rng.random() < 0.85 else rng.choice(("Shop Rate", "Road Call", "Fleet"))
     complaints: list[dict[str, Any]] = []
     for c in range(rng.choice((1, 1, 1, 2, 2, 3))):
         job = rng.choice(_JOBS)
@@ -411,7 +419,7 @@ def _build_invoice(seed: int, day: date, index: int, invoice_seed: int, shops: i
                     "globalSystem": system,
                     "globalService": service,
                     "unitService": _maybe(rng, 0.3, f"{service} {component.lower()}"),
-                    "laborRate": _num(labor_rate),
+                    "laborRate": rate_name,
                     "title": fix if k == 0 else f"{fix} (additional)",
                     "recommendedCorrection": fix,
                     "actualCorrection": fix if performed else _empty(rng),
@@ -431,37 +439,51 @@ def _build_invoice(seed: int, day: date, index: int, invoice_seed: int, shops: i
         techs: list[dict[str, Any]] = []
         tech_count = rng.choice((1, 1, 2))
         portions = [100] if tech_count == 1 else [p := rng.choice((50, 60, 70, 75)), 100 - p]
-        actual_total = _ZERO
+        actual_total = 0.0
         for t, portion in enumerate(portions):
             name, number = rng.choice(shop.technicians)
-            actual = _q2(c_hours * Decimal(portion) / 100 * Decimal(rng.randint(80, 120)) / 100)
+            # Clocked time in seconds, sent as hours with all their decimals (1.2527777777777778).
+            seconds = int(c_hours * 3600 * portion / 100 * rng.randint(80, 120) / 100) + rng.randint(0, 59)
+            actual = seconds / 3600
             actual_total += actual
             techs.append(
                 {
+                    "actualHours": actual,
+                    "portion": portion,
                     "primaryKey": ident(_K_TECH, c * 2 + t),
+                    "quickBooksLaborItem": None,
                     "technician": name,
                     "technicianNumber": number,
-                    "actualHours": _num(actual),
-                    "portion": portion,
                 }
             )
         complaints.append(
             {
                 "primaryKey": int(ident(_K_COMPLAINT, c)),
+                "mileageRate": rate_name,
+                "laborRate": rate_name,
                 "type": "Complaint" if rng.random() < 0.85 else "Recommendation",
-                "subType": _maybe(rng, 0.4, rng.choice(("Driver Reported", "Inspection", "PM"))),
+                "subType": "" if rng.random() < 0.6 else rng.choice(("Driver Reported", "Inspection", "PM")),
                 "authorized": _yes_no(rng, 0.97),
-                "severity": rng.choice(("Low", "Medium", "High", "Critical")),
+                "severity": " - " if rng.random() < 0.5 else rng.choice(("Low", "Medium", "High", "Critical")),
                 "note": note,
                 "cause": _maybe(rng, 0.8, cause),
-                "causeType": _maybe(rng, 0.6, rng.choice(("Wear and Tear", "Failure", "Damage", "Maintenance"))),
-                "laborRate": _num(labor_rate),
-                "laborHoursTotal": _num(c_hours),
-                "actualHoursTotal": _num(actual_total),
+                "causeType": None if rng.random() < 0.6 else rng.choice(("Wear and Tear", "Failure", "Damage")),
+                "laborHoursTotal": _qty(c_hours),
+                "actualHoursTotal": actual_total,
+                "laborTaxable": "",
                 "laborTotal": _num(sum((Decimal(str(x["laborTotal"])) for x in corrections), _ZERO)),
                 "partsCostTotal": _num(sum((Decimal(str(x["partsCostTotal"])) for x in corrections), _ZERO)),
                 "partsTotal": _num(sum((Decimal(str(x["partsTotal"])) for x in corrections), _ZERO)),
+                "mileageTaxable": "",
+                "mileageTotal": 0,
+                "mileageCostTotal": 0,
+                "serviceCallTaxable": "",
+                "serviceCallTotal": 0,
                 "sublet": "No",
+                "partCategory": None,
+                "quickBooksAccount": None,
+                "quickBooksItem": None,
+                "quickBooksItemType": None,
                 "created": _ts(complaint_created),
                 "AssignedTechnicians": techs,
                 "Corrections": corrections,
@@ -474,12 +496,17 @@ def _build_invoice(seed: int, day: date, index: int, invoice_seed: int, shops: i
     misc: list[dict[str, Any]] = []
     for m in range(rng.choice((0, 0, 0, 1, 1, 2))):
         description, low, high = rng.choice(_MISC)
+        amount = _money(rng, float(low), float(high))
         misc.append(
             {
                 "primaryKey": ident(_K_MISC, m),
                 "description": description,
-                "amount": str(_money(rng, float(low), float(high))),
+                "quantity": 1,
+                "rate": _num(amount),
+                "amount": str(amount),
                 "taxable": _yes_no(rng, 0.7),
+                "quickBooksItem": _maybe(rng, 0.5, "SHOP FEES"),
+                "quickBooksItemType": "misc",
             }
         )
 
@@ -525,50 +552,63 @@ def _build_invoice(seed: int, day: date, index: int, invoice_seed: int, shops: i
     contact = f"{rng.choice(_FIRST)} {rng.choice(_LAST)}"
     all_parts_priced = during()
 
+    submitter, authorizer = contact, _maybe(rng, 0.7, contact)
+    contact_phone, contact_email = _phone(rng), f"{contact.split()[0].lower()}@fleet.example"
+    # Keys in the order of the verbatim response in fullbay-api.md.
     order: dict[str, Any] = {
         "primaryKey": ident(_K_ORDER, 0),
         "repairOrderNumber": f"{ordinal % 100_000 + 100_000}{index:06d}",
         "technician": creator,
         "technicianNumber": creator_number,
-        "partsManager": shop.parts_manager,
+        "partsManager": _maybe(rng, 0.5, shop.parts_manager),
+        "partsManagerNumber": "",
         "customerAuthorizedOnHoursOnly": _yes_no(rng, 0.1),
         "Customer": dict(customer_dict),
         "Unit": unit,
-        "description": "; ".join(x["note"] for x in complaints),
-        "submitterContactName": contact,
-        "submitterContactPhone": _maybe(rng, 0.7, _phone(rng)),
-        "submitterContactEmail": _maybe(rng, 0.5, f"{contact.split()[0].lower()}@fleet.example"),
-        "authorizerContactName": _maybe(rng, 0.7, contact),
-        "authorizerContactPhone": _maybe(rng, 0.5, _phone(rng)),
-        "authorizerContactEmail": _maybe(rng, 0.4, f"{contact.split()[0].lower()}@fleet.example"),
+        "description": _maybe(rng, 0.4, "; ".join(x["note"] for x in complaints)),
+        "submitterContact": submitter,
+        "submitterContactEmail": _maybe(rng, 0.5, contact_email),
+        "submitterContactPhone": _maybe(rng, 0.7, contact_phone),
+        "submitterContactCellPhone": None if rng.random() < 0.7 else _phone(rng),
+        "authorizerContact": authorizer,
+        "authorizerContactEmail": _maybe(rng, 0.4, contact_email) if authorizer else None,
+        "authorizerContactPhone": _maybe(rng, 0.5, contact_phone) if authorizer else None,
+        "authorizerContactCellPhone": None,
         "billingCustomer": customer.title,
         "BillingAddress": dict(customer.address),
-        "RemitToAddress": dict(_address(rng, shop.title)),
+        "RemitToAddress": dict(_address(rng, shop.title)) if rng.random() < 0.3 else dict(_NULL_ADDRESS),
         "ShipToAddress": dict(customer.address),
-        "UnitPickUpAddress": dict(customer.address) if rng.random() < 0.3 else dict(_address(rng, customer.title)),
+        "unitAccessMethod": None,
         "unitAvailableDateTime": _ts(order_created - timedelta(minutes=rng.randint(0, 240))),
-        "unitReturnDateTime": _maybe(rng, 0.6, _ts(completion + timedelta(minutes=rng.randint(0, 90)))),
+        "unitMustBeAccessedAtAvailableDateTime": _yes_no(rng, 0.05),
+        "unitReturnDateTime": None if rng.random() < 0.6 else _ts(completion + timedelta(minutes=rng.randint(0, 90))),
         "unitReturnAsap": _yes_no(rng, 0.3),
+        "UnitPickUpAddress": dict(customer.address) if rng.random() < 0.3 else dict(_NULL_ADDRESS),
         "locationInformation": _maybe(rng, 0.4, f"Bay {rng.randint(1, 12)}"),
         "authorizationNumber": _maybe(rng, 0.3, f"AUTH{rng.randint(1000, 99999)}"),
         "poNumber": _maybe(rng, 0.4, f"PO-{rng.randint(10000, 99999)}"),
-        "partsPoNumber": _maybe(rng, 0.2, f"PP-{rng.randint(1000, 9999)}"),
+        "partsPoNumber": _maybe(rng, 0.2, str(rng.randint(10_000_000, 99_999_999))),
         "hot": _yes_no(rng, 0.15),
+        "followInUseSchedule": "No",
         "unscheduled": _yes_no(rng, 0.35),
-        "customerThreshold": float(rng.choice((500, 1000, 2500))) if rng.random() < 0.4 else _empty(rng),
+        "customerThreshold": float(_money(rng, 500, 3000)) if rng.random() < 0.4 else None,
         "preAuthorized": _yes_no(rng, 0.3),
-        "laborHoursTotal": _num(total_of(complaints, "laborHoursTotal")),
-        "actualHoursTotal": _num(total_of(complaints, "actualHoursTotal")),
+        "laborHoursTotal": _qty(total_of(complaints, "laborHoursTotal")),
+        "actualHoursTotal": sum(x["actualHoursTotal"] for x in complaints),
         "laborTotal": _num(labor_total),
         "subletLaborTotal": sublet,
         "partsCostTotal": _num(total_of(complaints, "partsCostTotal")),
         "partsTotal": _num(parts_total),
         "mileageTotal": mileage,
+        "mileageCostTotal": None if mileage is None else 0,
+        "overrideSuppliesTotal": "No",
+        "overridenSuppliesTotal": 0,
         "serviceCallTotal": service_call,
-        "allPartsPricedDateTime": _ts(all_parts_priced) if parts_total else _empty(rng),
+        "allPartsPricedDateTime": _ts(all_parts_priced) if parts_total else "",
         "startDateTime": _ts(start),
         "completionDateTime": _ts(completion),
         "createdByTechnician": creator,
+        "createdByTechnicianNumber": creator_number,
         "created": _ts(order_created),
         "MiscCharges": misc,
         "Complaints": complaints,
@@ -690,3 +730,73 @@ def invoices_for_day(
     voids depend on ``as_of``.
     """
     return plan_day(seed, day, per_day, void_rate=void_rate, shops=shops).invoices(as_of)
+
+
+# --------------------------------------------------------------------------- type chaos
+
+#: Kinds a field may turn into under type chaos (``with_type_chaos``).
+CHAOS_KINDS: tuple[str, ...] = (
+    "number_as_string",
+    "word",
+    "empty_string",
+    "null",
+    "object",
+    "list",
+    "boolean",
+    "huge_number",
+    "ten_decimals",
+)
+#: The invoice's identity: never changed by type chaos.
+IDENTITY_FIELDS = frozenset({"primaryKey", "invoiceDate"})
+
+
+def _chaos_value(kind: str, value: Any, rng: random.Random) -> Any:
+    if kind == "number_as_string":
+        return (
+            str(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else str(rng.randint(0, 999))
+        )
+    if kind == "word":
+        return rng.choice(("Standard", "n/a", "pending", "TBD", "see notes"))
+    if kind == "empty_string":
+        return ""
+    if kind == "null":
+        return None
+    if kind == "object":
+        return {"value": value if not isinstance(value, (dict, list)) else "nested"}
+    if kind == "list":
+        return [value] if not isinstance(value, (dict, list)) else []
+    if kind == "boolean":
+        return rng.random() < 0.5
+    if kind == "huge_number":
+        return rng.choice((10**15, 1e300, -(10**13)))
+    return round(rng.uniform(0, 1000), 10) + 1e-10  # a number with ten decimals
+
+
+def with_type_chaos(invoice: dict[str, Any], rate: float, seed: int) -> dict[str, Any]:
+    """A copy of ``invoice`` in which each field except its identity (``primaryKey``
+    and ``invoiceDate`` at the top), at any depth, independently takes another JSON
+    type with probability ``rate``: the same seed and invoice always give the same
+    copy. What real accounts send is not what the contract's types say; this is how
+    the loader is held to "identity strict, content tolerant"."""
+    rng = random.Random(f"{seed}:chaos:{invoice.get('primaryKey')}")
+
+    def walk(value: Any, top: bool) -> Any:
+        if isinstance(value, dict):
+            out = {}
+            for key, item in value.items():
+                if top and key in IDENTITY_FIELDS:
+                    out[key] = item
+                elif rng.random() < rate:
+                    out[key] = _chaos_value(rng.choice(CHAOS_KINDS), item, rng)
+                else:
+                    out[key] = walk(item, False)
+            return out
+        if isinstance(value, list):
+            return [
+                _chaos_value(rng.choice(CHAOS_KINDS), item, rng) if rng.random() < rate else walk(item, False)
+                for item in value
+            ]
+        return value
+
+    result: dict[str, Any] = walk(invoice, True)
+    return result

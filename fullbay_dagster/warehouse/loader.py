@@ -23,9 +23,18 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Connection, Engine, MetaData, Table, Text, and_, cast, delete, func, or_, select, text, update
 from sqlalchemy.dialects import postgresql
 
+from fullbay_dagster.fullbay.fields import MAPPED
+from fullbay_dagster.fullbay.observe import Observed, Observer
 from fullbay_dagster.fullbay.records import Checked, RecordError, canonical_json, check_record, normalise_invoice
 from fullbay_dagster.warehouse.bulk import JsonText, insert_new, upsert
-from fullbay_dagster.warehouse.schema import quarantine, raw_work_orders, work_order_lines, work_orders
+from fullbay_dagster.warehouse.schema import (
+    field_issues,
+    quarantine,
+    raw_work_orders,
+    schema_fields,
+    work_order_lines,
+    work_orders,
+)
 
 BATCH_SIZE = 1000
 
@@ -41,6 +50,7 @@ class LoadCounts:
     stale: int = 0
     quarantined: int = 0
     lines: int = 0
+    field_issues: int = 0  # fields of the day's live invoices that did not parse (all of them, not only new)
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
@@ -227,13 +237,17 @@ def build_work_orders_day(
     """Bring ``fullbay_work_orders`` and its lines in line with the raw rows of ``day``.
 
     Only invoices whose content hash differs from the normalised row are read and
-    rebuilt; their lines are replaced as a whole, so a line removed in Fullbay
-    disappears. An invoice that cannot be normalised is quarantined with the reason
-    (its raw row stays: it is what the API said).
+    rebuilt; their lines and field issues are replaced as a whole, so a line removed
+    in Fullbay disappears and an issue that no longer occurs is resolved (deleted).
+    A field that does not parse is NULL in its column and a row of
+    ``fullbay_field_issues``; only an invoice that cannot be placed is quarantined
+    (its raw row stays: it is what the API said). The fields of every invoice read
+    are counted into ``fullbay_schema_fields``.
     """
     now = now or datetime.now(UTC)
     counts = LoadCounts()
     raw = raw_work_orders
+    observer = Observer()
     with engine.begin() as connection:
         _lock_partition(connection, work_orders.name, day)
         if connection.dialect.name == "postgresql":
@@ -249,7 +263,7 @@ def build_work_orders_day(
             if not batch:
                 break
             last_key = batch[-1].fullbay_id
-            _build_batch(connection, day, batch, zone, source, now, run_id, counts)
+            _build_batch(connection, day, batch, zone, source, now, run_id, counts, observer)
         # Work orders of this day whose raw row moved to another day or vanished.
         orphans = connection.execute(
             select(work_orders.c.fullbay_id).where(
@@ -264,7 +278,15 @@ def build_work_orders_day(
         ).scalars()
         vanished = list(orphans)
         _mark_seen(connection, work_orders, vanished, {"deleted_at": now, "updated_at": now})
+        for chunk in _batches(vanished, BATCH_SIZE):
+            connection.execute(
+                delete(field_issues).where(field_issues.c.fullbay_id.in_(chunk), field_issues.c.invoice_date == day)
+            )
         counts.deleted += len(vanished)
+        record_schema(connection, observer.observed(), now, run_id)
+        counts.field_issues = connection.execute(
+            select(func.count()).select_from(field_issues).where(field_issues.c.invoice_date == day)
+        ).scalar_one()
     return counts
 
 
@@ -288,6 +310,7 @@ def _build_batch(
     now: datetime,
     run_id: str | None,
     counts: LoadCounts,
+    observer: Observer,
 ) -> None:
     current = {
         row.fullbay_id: row
@@ -316,14 +339,30 @@ def _build_batch(
     rows: list[dict[str, Any]] = []
     lines: list[dict[str, Any]] = []
     bad: list[dict[str, Any]] = []
+    issues: dict[tuple[str, str], dict[str, Any]] = {}
     for key, digest, raw_text in texts:
         record = json.loads(raw_text)
+        observer.offer(record)
         try:
             normalised = normalise_invoice(record, zone)
         except RecordError as exc:
             bad.append(_quarantine_row(record, day, str(exc), now, run_id))
             del todo[key]
             continue
+        for issue in normalised.issues:
+            issues.setdefault(
+                (key, issue.path),
+                {
+                    "fullbay_id": key,
+                    "field_path": issue.path,
+                    "invoice_date": day,
+                    "expected_type": issue.expected,
+                    "observed_value": issue.observed,
+                    "first_seen_at": now,
+                    "last_seen_at": now,
+                    "last_run_id": run_id,
+                },
+            )
         rows.append(
             {
                 **normalised.work_order,
@@ -340,11 +379,69 @@ def _build_batch(
     for chunk in _batches([key for key, existed in todo.items() if existed], BATCH_SIZE):
         connection.execute(delete(work_order_lines).where(work_order_lines.c.fullbay_id.in_(chunk)))
     insert_new(connection, work_order_lines, lines)
+    _replace_issues(connection, [key for key, _, _ in texts], list(issues.values()))
     upsert(connection, quarantine, bad, ["partition_key", "record_hash"], keep=["first_seen_at"])
     counts.inserted += sum(1 for existed in todo.values() if not existed)
     counts.updated += sum(1 for existed in todo.values() if existed)
     counts.quarantined += len(bad)
     counts.lines += len(lines)
+
+
+def _replace_issues(connection: Connection, keys: list[str], rows: list[dict[str, Any]]) -> None:
+    """The field issues of the rebuilt invoices ``keys`` become ``rows``; an issue
+    seen before keeps its first-seen time, one no longer present is resolved."""
+    first_seen: dict[tuple[str, str], datetime] = {}
+    for chunk in _batches(keys, BATCH_SIZE):
+        found = connection.execute(
+            select(field_issues.c.fullbay_id, field_issues.c.field_path, field_issues.c.first_seen_at).where(
+                field_issues.c.fullbay_id.in_(chunk)
+            )
+        ).all()
+        if found:
+            first_seen.update({(r.fullbay_id, r.field_path): r.first_seen_at for r in found})
+            connection.execute(delete(field_issues).where(field_issues.c.fullbay_id.in_(chunk)))
+    for row in rows:
+        row["first_seen_at"] = first_seen.get((row["fullbay_id"], row["field_path"]), row["first_seen_at"])
+    insert_new(connection, field_issues, rows)
+
+
+def record_schema(connection: Connection, observed: Observed, now: datetime, run_id: str | None) -> None:
+    """Add what a load saw to ``fullbay_schema_fields`` (one row per folded path)."""
+    if not observed:
+        return
+    # Loads of different days run side by side: take turns on this shared table.
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("SELECT pg_advisory_xact_lock(hashtext('fullbay:schema_fields'))"))
+    by_path: dict[str, dict[str, int]] = {}
+    for (path, kind), count in observed.items():
+        by_path.setdefault(path, {})[kind] = by_path.get(path, {}).get(kind, 0) + count
+    stored = {
+        row.field_path: row
+        for row in connection.execute(
+            select(schema_fields.c.field_path, schema_fields.c.json_types, schema_fields.c.first_seen_at)
+        )
+    }
+    rows = []
+    for path in sorted(by_path):
+        types = dict(by_path[path])
+        old = stored.get(path)
+        if old is not None:
+            for kind, count in (old.json_types or {}).items():
+                types[kind] = types.get(kind, 0) + int(count)
+        mapped = MAPPED.get(path)
+        rows.append(
+            {
+                "field_path": path,
+                "json_types": dict(sorted(types.items())),
+                "seen_count": sum(types.values()),
+                "mapped_column": mapped[0] if mapped else None,
+                "first_seen_at": old.first_seen_at if old is not None else now,
+                "last_seen_at": now,
+                "last_run_id": run_id,
+            }
+        )
+    for chunk in _batches(rows, BATCH_SIZE):
+        upsert(connection, schema_fields, chunk, ["field_path"])
 
 
 def _write_work_orders(connection: Connection, rows: list[dict[str, Any]], all_new: bool) -> None:

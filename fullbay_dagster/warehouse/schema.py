@@ -120,7 +120,8 @@ work_order_lines = Table(
     Column("quantity", Money, comment="units for parts, hours for labor"),
     Column("unit_price", Money),
     Column("unit_cost", Money),
-    Column("amount", Money, nullable=False, comment="what the customer pays for the line"),
+    Column("rate_name", Text, comment="labor: Fullbay's laborRate, the name of a rate such as Standard"),
+    Column("amount", Money, comment="what the customer pays for the line; NULL when it did not parse"),
     Column("taxable", Boolean),
     Column("technicians", Json),
     Column("created_at", Timestamp()),
@@ -143,6 +144,14 @@ ingestion_metadata = Table(
     Column("records_deleted", Integer, nullable=False, default=0),
     Column("api_record_count", Integer, comment="records the API returned for the day"),
     Column("records_quarantined", Integer, nullable=False, default=0, server_default="0"),
+    Column(
+        "field_issues",
+        Integer,
+        nullable=False,
+        default=0,
+        server_default="0",
+        comment="fields of the day's invoices that did not parse (fullbay_field_issues)",
+    ),
     Column("error_message", Text),
     Column("api_endpoint", String(200)),
     Index("ix_ingestion_metadata_partition", "partition_key", "start_time"),
@@ -159,4 +168,31 @@ quarantine = Table(
     Column("first_seen_at", Timestamp(), nullable=False),
     Column("last_seen_at", Timestamp(), nullable=False),
     Column("last_run_id", String(64)),
+)
+
+field_issues = Table(
+    "fullbay_field_issues",
+    metadata,
+    Column("fullbay_id", String(64), primary_key=True),
+    Column("field_path", String(400), primary_key=True, comment="with array positions, e.g. X.Parts[2].cost"),
+    Column("invoice_date", Date, nullable=False, index=True, comment="the partition day"),
+    Column("expected_type", String(100), nullable=False),
+    Column("observed_value", Text, nullable=False, comment="the value as JSON text, truncated"),
+    Column("first_seen_at", Timestamp(), nullable=False),
+    Column("last_seen_at", Timestamp(), nullable=False),
+    Column("last_run_id", String(64)),
+    comment="A field that did not parse into its column's type: the column holds NULL, raw_data the value.",
+)
+
+schema_fields = Table(
+    "fullbay_schema_fields",
+    metadata,
+    Column("field_path", String(400), primary_key=True, comment="array positions folded to []"),
+    Column("json_types", Json, nullable=False, comment="JSON type -> times seen"),
+    Column("seen_count", BigInteger, nullable=False),
+    Column("mapped_column", String(100), comment="table.column the project loads the field into"),
+    Column("first_seen_at", Timestamp(), nullable=False),
+    Column("last_seen_at", Timestamp(), nullable=False),
+    Column("last_run_id", String(64)),
+    comment="What the API sends: every field path seen in loaded invoices, with its JSON types.",
 )

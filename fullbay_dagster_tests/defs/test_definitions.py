@@ -50,6 +50,9 @@ def test_assets_are_partitioned_daily_and_backfill_in_one_run() -> None:
         ("work_orders", "unique_fullbay_id"),
         ("work_orders", "line_sums_match_totals"),
         ("work_orders", "rows_match_api_count"),
+        ("work_orders", "no_field_issues"),
+        ("work_orders", "quarantine_below_one_percent"),
+        ("work_orders", "schema_as_known"),
     }
 
 

@@ -110,6 +110,9 @@ def test_one_partition_lands_and_a_rerun_changes_nothing(run: Run, engine: Engin
         "unique_fullbay_id": True,
         "line_sums_match_totals": True,
         "rows_match_api_count": True,
+        "no_field_issues": True,
+        "quarantine_below_one_percent": True,
+        "schema_as_known": True,
     }
     before = business_checksums(engine)
 
@@ -240,3 +243,44 @@ def test_a_permanent_error_is_not_retried_by_dagster(run: Run, monkeypatch: pyte
     result = run(DAY, fullbay=FAST_RETRIES, raise_on_error=False)
     assert not result.success
     assert not [e for e in result.all_events if e.event_type_value == "STEP_UP_FOR_RETRY"]
+
+
+# -- empty days, paging quirks, types that wander -------------------------------------------------
+
+
+def test_an_empty_day_materializes_with_zero_rows_and_a_success_row(
+    run: Run, engine: Engine, simulator: Simulator
+) -> None:
+    simulator.configure(invoices_per_day=0, empty_shape="pages1")
+    simulator.clear_requests()
+    result = run(DAY, fullbay=FAST_RETRIES)
+    assert result.success
+    assert len(simulator.requests()) == 1
+    assert count(engine, work_orders) == 0
+    with engine.connect() as connection:
+        rows = connection.execute(select(ingestion_metadata.c.status, ingestion_metadata.c.records_processed)).all()
+    assert rows == [("success", 0)]
+
+
+def test_stable_page_repeats_load_the_window_with_a_warning(run: Run, engine: Engine, simulator: Simulator) -> None:
+    simulator.configure(page_repeats=True)
+    result = run(DAY, fullbay=FAST_RETRIES)
+    assert result.success
+    per_day = simulator.config.invoices_per_day
+    pages = -(-per_day // (simulator.config.page_size - 1))
+    assert count(engine, work_orders) == per_day
+    assert materialization_metadata(result, "raw_work_orders")["api_page_repeats"] == pages - 1
+
+
+def test_a_day_of_wandering_types_loads_every_invoice(run: Run, engine: Engine, simulator: Simulator) -> None:
+    simulator.configure(type_chaos=0.05)
+    result = run(DAY, fullbay=FAST_RETRIES)
+    assert result.success
+    assert count(engine, work_orders) == simulator.config.invoices_per_day
+    checks = {c.check_name: c for c in result.get_asset_check_evaluations()}
+    assert not checks["no_field_issues"].passed and checks["quarantine_below_one_percent"].passed
+    assert not checks["schema_as_known"].passed  # mapped paths arrived with unexpected JSON types
+    meta = materialization_metadata(result, "work_orders")
+    with engine.connect() as connection:
+        recorded = connection.execute(select(ingestion_metadata.c.field_issues)).scalar_one()
+    assert meta["field_issues"] == recorded == checks["no_field_issues"].metadata["field_issues"].value > 0

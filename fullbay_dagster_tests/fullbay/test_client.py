@@ -116,7 +116,13 @@ def test_pages_until_total_pages_and_yields_every_record_once(simulator: Simulat
     assert len(records) == 3 * per_day
     assert len({r["primaryKey"] for r in records}) == 3 * per_day
     pages = -(-3 * per_day // simulator.config.page_size)
-    assert client.stats.as_dict() == {"requests": pages, "pages": pages, "retries": 0, "records": 3 * per_day}
+    assert client.stats.as_dict() == {
+        "requests": pages,
+        "pages": pages,
+        "retries": 0,
+        "records": 3 * per_day,
+        "repeats": 0,
+    }
     assert [r["page"] for r in simulator.requests()] == list(range(1, pages + 1))
 
 
@@ -332,3 +338,46 @@ def test_fetch_range_spools_each_day_into_its_own_file(simulator: Simulator, tmp
         assert {r["invoiceDate"] for r in records} == {day.isoformat()}
     windows = {(r["startDate"], r["endDate"]) for r in simulator.requests()}
     assert len(windows) == 3
+
+
+# -- empty windows and paging quirks ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("shape", ["pages0", "pages1", "absent"])
+def test_an_empty_window_is_valid_in_every_shape(simulator: Simulator, tmp_path: Path, shape: str) -> None:
+    simulator.configure(invoices_per_day=0, empty_shape=shape)
+    client, captured = make_client(simulator)
+    spool = fetch_range(client, DAY, DAY + timedelta(days=6), tmp_path)
+    assert sum(spool.counts.values()) == 0
+    assert client.stats.requests == 1  # no refetch, no retry
+    assert not captured.messages
+
+
+def test_stable_repeats_across_pages_are_accepted_after_one_refetch(simulator: Simulator, tmp_path: Path) -> None:
+    simulator.configure(invoices_per_day=23, page_size=10, page_repeats=True)
+    client, captured = make_client(simulator, window_refetch_waits=(0.01, 0.01, 0.01))
+    spool = fetch_range(client, DAY, DAY, tmp_path)
+    keys = [record["primaryKey"] for record in spool.records(DAY)]
+    assert len(set(keys)) == 23 and len(keys) == 25  # two repeats, nothing missing
+    assert client.stats.repeats == 2
+    assert client.stats.requests == 2 * 3  # the window once, then once more to confirm the repeats
+    assert any("accepted" in message for message in captured.messages)
+
+
+def test_repeats_that_change_between_fetches_fail_the_window_quickly(simulator: Simulator, tmp_path: Path) -> None:
+    from fullbay_dagster.fullbay.errors import FullbayInconsistentWindowError
+
+    simulator.configure(invoices_per_day=30, page_size=10)
+    # Each fetch of the window sees one "shift" (a repeat in place of a missing invoice)
+    # on a different page: the pages never come back the same.
+    simulator.queue_faults(None, None, "shift", None, "shift", None, "shift", None, None, None, "shift", None)
+    client, _ = make_client(simulator, window_refetch_waits=(0.01, 0.01, 0.01))
+    with pytest.raises(FullbayInconsistentWindowError, match="stayed inconsistent after 4 fetches"):
+        fetch_range(client, DAY, DAY, tmp_path)
+    assert client.stats.repeats == 0
+
+
+def test_envelope_of_an_empty_window_is_normalised() -> None:
+    body = {"status": "SUCCESS", "totalCount": 0, "totalPages": 1}
+    FullbayClient._check_envelope("x", body, 1)
+    assert (body["resultSet"], body["totalPages"]) == ([], 0)

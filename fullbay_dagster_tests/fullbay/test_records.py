@@ -509,42 +509,69 @@ def test_nulls_everywhere_optional_still_normalise() -> None:
 
 
 @pytest.mark.parametrize(
-    ("path", "bad", "field"),
+    ("path", "bad", "issue_path", "expected"),
     [
-        (("ServiceOrder",), [{"primaryKey": "1"}], "ServiceOrder"),
-        (("ServiceOrder",), "text", "ServiceOrder"),
-        (("Customer",), [4410023], "Customer"),
-        (("ServiceOrder", "Unit"), ["T-214"], "ServiceOrder.Unit"),
-        (("ServiceOrder", "Complaints"), {"primaryKey": 1}, "Complaints"),
-        (("ServiceOrder", "MiscCharges"), ["x"], "MiscCharges"),
+        (("ServiceOrder",), [{"primaryKey": "1"}], "ServiceOrder", "object"),
+        (("ServiceOrder",), "text", "ServiceOrder", "object"),
+        (("Customer",), [4410023], "Customer", "object"),
+        (("ServiceOrder", "Unit"), ["T-214"], "ServiceOrder.Unit", "object"),
+        (("ServiceOrder", "Complaints"), {"primaryKey": 1}, "ServiceOrder.Complaints", "list of objects"),
+        (("ServiceOrder", "MiscCharges"), ["x"], "ServiceOrder.MiscCharges[0]", "object"),
     ],
 )
-def test_wrong_nested_type_raises_record_error(path: tuple[str, ...], bad: Any, field: str) -> None:
+def test_wrong_nested_type_is_a_field_issue_not_a_lost_invoice(
+    path: tuple[str, ...], bad: Any, issue_path: str, expected: str
+) -> None:
     record = example_invoice()
     target = record
     for step in path[:-1]:
         target = target[step]
     target[path[-1]] = bad
-    with pytest.raises(RecordError, match=field):
-        normalise_invoice(record, CHICAGO)
+    result = normalise_invoice(record, CHICAGO)
+    assert result.work_order["fullbay_id"] == "20481137"
+    assert [(i.path, i.expected) for i in result.issues] == [(issue_path, expected)]
+    assert json.loads(result.issues[0].observed) == (bad[0] if issue_path.endswith("]") else bad)
 
 
 @pytest.mark.parametrize(
-    ("field", "bad"),
-    [("total", "abc"), ("balance", "NaN"), ("partsTotal", "Infinity"), ("exported", "maybe"), ("created", "yesterday")],
+    ("field", "bad", "column"),
+    [
+        ("total", "abc", "total_amount"),
+        ("balance", "NaN", "balance"),
+        ("partsTotal", "Infinity", "parts_amount"),
+        ("exported", "maybe", "exported"),
+        ("created", "yesterday", "created_at"),
+        ("laborTotal", "12.123456", "labor_amount"),  # beyond NUMERIC(16, 4): never rounded silently
+        ("subTotal", 10**15, "subtotal_amount"),
+        ("dueDate", {"d": 1}, "due_date"),
+        ("shopTitle", True, "shop_title"),
+    ],
 )
-def test_bad_top_level_value_names_the_field(field: str, bad: str) -> None:
+def test_bad_top_level_value_is_null_with_one_issue(field: str, bad: Any, column: str) -> None:
     record = example_invoice()
     record[field] = bad
-    with pytest.raises(RecordError, match=field):
-        normalise_invoice(record, CHICAGO)
+    result = normalise_invoice(record, CHICAGO)
+    assert result.work_order[column] is None
+    assert [i.path for i in result.issues] == [field]
+    assert json.loads(result.issues[0].observed) == bad or result.issues[0].observed == json.dumps(bad)
 
 
-def test_bad_part_value_names_the_nested_field() -> None:
+def test_bad_part_value_keeps_the_line_with_null() -> None:
     record = example_invoice()
     record["ServiceOrder"]["Complaints"][0]["Corrections"][0]["Parts"][0]["sellingPrice"] = "abc"
-    with pytest.raises(RecordError, match=r"Complaints\[0\]\.Corrections\[0\]\.Parts\[0\]\.sellingPrice"):
-        normalise_invoice(record, CHICAGO)
+    result = normalise_invoice(record, CHICAGO)
+    part = next(line for line in result.lines if line["line_type"] == "part")
+    assert (part["unit_price"], part["amount"]) == (None, None)
+    assert [i.path for i in result.issues] == ["ServiceOrder.Complaints[0].Corrections[0].Parts[0].sellingPrice"]
+
+
+def test_a_rate_name_is_not_a_problem() -> None:
+    """Fullbay's laborRate is the name of a rate ("Standard"), as the real response shows."""
+    record = example_invoice()
+    record["ServiceOrder"]["Complaints"][0]["Corrections"][0]["laborRate"] = "Standard"
+    result = normalise_invoice(record, CHICAGO)
+    labor = next(line for line in result.lines if line["line_type"] == "labor")
+    assert (labor["rate_name"], result.issues) == ("Standard", [])
 
 
 def test_not_an_object_is_a_record_error() -> None:
@@ -552,22 +579,35 @@ def test_not_an_object_is_a_record_error() -> None:
         normalise_invoice(["not", "an", "invoice"], CHICAGO)  # type: ignore[arg-type]
 
 
-def test_duplicate_part_keys_raise_record_error() -> None:
+@pytest.mark.parametrize(("field", "bad"), [("primaryKey", None), ("primaryKey", 1.5), ("invoiceDate", "soon")])
+def test_identity_stays_strict(field: str, bad: Any) -> None:
     record = example_invoice()
-    parts = record["ServiceOrder"]["Complaints"][0]["Corrections"][0]["Parts"]
-    parts.append({**parts[0], "description": "another seal"})
-    with pytest.raises(RecordError, match="71922455"):
+    record[field] = bad
+    with pytest.raises(RecordError, match=field):
         normalise_invoice(record, CHICAGO)
 
 
-def test_duplicate_part_keys_across_corrections_raise_record_error() -> None:
+def test_duplicate_part_keys_get_positional_keys_and_an_issue() -> None:
+    record = example_invoice()
+    parts = record["ServiceOrder"]["Complaints"][0]["Corrections"][0]["Parts"]
+    parts.append({**parts[0], "description": "another seal"})
+    result = normalise_invoice(record, CHICAGO)
+    keys = [line["source_key"] for line in result.lines if line["line_type"] == "part"]
+    assert keys == ["71922455", "45880310#1"]
+    assert [(i.path, i.observed) for i in result.issues] == [
+        ("ServiceOrder.Complaints[0].Corrections[0].Parts[1].primaryKey", '"71922455"')
+    ]
+
+
+def test_duplicate_part_keys_across_corrections_keep_both_parts() -> None:
     record = example_invoice()
     corrections = record["ServiceOrder"]["Complaints"][0]["Corrections"]
     second = copy.deepcopy(corrections[0])
     second["primaryKey"] = "45880311"  # a distinct correction, but the same part key
     corrections.append(second)
-    with pytest.raises(RecordError, match="71922455"):
-        normalise_invoice(record, CHICAGO)
+    result = normalise_invoice(record, CHICAGO)
+    assert len([line for line in result.lines if line["line_type"] == "part"]) == 2
+    assert len(result.issues) == 1
 
 
 def test_part_and_labor_may_share_a_key() -> None:

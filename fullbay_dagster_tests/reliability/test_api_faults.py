@@ -24,7 +24,15 @@ from fullbay_dagster_tests.reliability import harness
 from fullbay_dagster_tests.reliability.harness import FAULT_CASES, FaultCase, SoakSpec
 
 PAGES = -(-harness.PER_DAY // harness.PAGE_SIZE)
-ALL_CHECKS = {"no_quarantined_records", "unique_fullbay_id", "line_sums_match_totals", "rows_match_api_count"}
+ALL_CHECKS = {
+    "no_quarantined_records",
+    "unique_fullbay_id",
+    "line_sums_match_totals",
+    "rows_match_api_count",
+    "no_field_issues",
+    "quarantine_below_one_percent",
+    "schema_as_known",
+}
 
 
 def test_the_matrix_covers_every_fault_kind_the_simulator_has() -> None:

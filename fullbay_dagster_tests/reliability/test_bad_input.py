@@ -2,9 +2,11 @@
 
 Property (hypothesis, on PostgreSQL): every record fed to ``load_raw_day`` +
 ``build_work_orders_day`` either loads (a work order holding exactly that JSON, its
-amounts equal to the input's parsed with Decimal) or is in ``fullbay_quarantine``
-with a reason, never both, never neither, and no record-level problem raises out
-of the loader. Records are valid synthetic invoices with hypothesis-chosen mutations.
+amounts equal to the input's parsed with Decimal, NULL where they do not parse) or
+is in ``fullbay_quarantine`` with a reason, never both, never neither, and no
+record-level problem raises out of the loader. Only identity (key, date) or JSON
+that PostgreSQL cannot store quarantines. Records are valid synthetic invoices with
+hypothesis-chosen mutations.
 """
 
 from __future__ import annotations
@@ -77,10 +79,17 @@ def norm(value: Any) -> Any:
 
 
 def expected_amount(value: Any) -> Decimal | None:
-    """An amount as the contract says it comes: a number, a numeric string, or blank."""
-    if value is None or (isinstance(value, str) and not value.strip()):
+    """An amount as the contract says it comes: a number, a numeric string, or blank;
+    anything else (or beyond NUMERIC(16, 4)) is stored NULL."""
+    if value is None or isinstance(value, (bool, list, dict)) or (isinstance(value, str) and not value.strip()):
         return None
-    return Decimal(repr(value) if isinstance(value, float) else str(value).strip())
+    try:
+        number = Decimal(repr(value) if isinstance(value, float) else str(value).strip())
+    except ArithmeticError:
+        return None
+    if not number.is_finite() or abs(number) >= 10**12 or number.as_tuple().exponent < -4:  # type: ignore[operator]
+        return None
+    return number
 
 
 def changes(record: Any) -> str:
@@ -343,15 +352,15 @@ def test_the_valid_records_of_a_batch_all_load_next_to_bad_ones(prop_engine: Eng
         {**copy.deepcopy(POOL[5]), "total": float("nan")},
         {**copy.deepcopy(POOL[6]), "customerTitle": "nul \x00 here"},
         {**copy.deepcopy(POOL[7]), "invoiceDate": "2025-02-30"},
-        {**copy.deepcopy(POOL[8]), "ServiceOrder": ["not", "an", "object"]},
         {k: v for k, v in POOL[9].items() if k != "primaryKey"},
         "not an invoice",
     ]
-    records = [bad[0], good[0], bad[1], good[1], good[2], bad[2], bad[3], good[3], bad[4], good[4], bad[5]]
+    odd = {**copy.deepcopy(POOL[8]), "ServiceOrder": ["not", "an", "object"]}  # content: loads, with an issue
+    records = [bad[0], good[0], bad[1], good[1], good[2], bad[2], odd, good[3], bad[3], good[4], bad[4]]
     raw = loader.load_raw_day(prop_engine, DAY, records, run_id="mixed", now=NOW)
     built = loader.build_work_orders_day(prop_engine, DAY, zone=ZONE, source="mixed", now=NOW)
     assert raw.quarantined + built.quarantined == len(bad)
-    assert sorted(harness.ids(prop_engine, work_orders)) == sorted(r["primaryKey"] for r in good)
+    assert sorted(harness.ids(prop_engine, work_orders)) == sorted(r["primaryKey"] for r in [*good, odd])
     assert_each_record_loads_or_is_quarantined(prop_engine, records)
 
 
@@ -370,7 +379,7 @@ def test_an_amount_with_more_than_four_decimals_is_not_silently_rounded(prop_eng
     _one(prop_engine, {**copy.deepcopy(POOL[0]), "total": amount})
 
 
-def test_a_timestamp_at_the_end_of_time_is_quarantined_not_fatal(prop_engine: Engine) -> None:
+def test_a_timestamp_at_the_end_of_time_is_a_field_issue_not_fatal(prop_engine: Engine) -> None:
     _one(prop_engine, {**copy.deepcopy(POOL[0]), "created": "9999-12-31 23:00:00"})
 
 
@@ -397,19 +406,22 @@ def test_a_primary_key_with_a_nul_is_quarantined_not_fatal(prop_engine: Engine) 
 # --------------------------------------------------------------------------- through Dagster
 
 
-def test_bad_records_in_an_api_answer_are_quarantined_and_the_check_warns(pg_url: str) -> None:
+def test_bad_records_in_an_api_answer_are_quarantined_and_the_check_fails(pg_url: str) -> None:
     """A contract-shaped getInvoices.php (the simulator never serves bad records)
-    answers with five good invoices and three bad ones."""
-    good = copy.deepcopy(POOL[:5])
+    answers with five good invoices, two that cannot be stored or placed, and one
+    whose ServiceOrder has the wrong type (loaded, with a field issue)."""
+    odd = {**copy.deepcopy(POOL[7]), "ServiceOrder": "not an object"}
+    good = [*copy.deepcopy(POOL[:5]), odd]
     bad = [
         {**copy.deepcopy(POOL[5]), "total": float("nan")},  # served as a bare NaN token
         {**copy.deepcopy(POOL[6]), "invoiceDate": (DAY + timedelta(days=1)).isoformat()},
-        {**copy.deepcopy(POOL[7]), "ServiceOrder": "not an object"},
     ]
     with harness.ContractServer([*good[:2], *bad, *good[2:]], page_size=3) as server:
         outcome = harness.run_job(DAY, database_url=pg_url, api_url=server.url)
     assert outcome.success, outcome.error
     assert outcome.checks["no_quarantined_records"] == (False, "WARN")
+    assert outcome.checks["quarantine_below_one_percent"] == (False, "ERROR")  # 2 of 8 invoices missing
+    assert outcome.checks["no_field_issues"] == (False, "WARN")
     assert outcome.checks["rows_match_api_count"][0] and outcome.checks["unique_fullbay_id"][0]
     assert sum(meta.get("quarantined", 0) for meta in outcome.metadata.values()) == len(bad)
     engine = harness.migrated_engine(pg_url)

@@ -32,6 +32,7 @@ from fullbay_dagster.warehouse.loader import (
     table_checksum,
 )
 from fullbay_dagster.warehouse.schema import (
+    field_issues,
     ingestion_metadata,
     quarantine,
     raw_work_orders,
@@ -343,18 +344,52 @@ def test_build_failure_leaves_work_orders_as_they_were(pg_engine: Engine) -> Non
     assert row_count(pg_engine, work_orders) == 5
 
 
-def test_an_invoice_that_does_not_normalise_is_quarantined_at_build(pg_engine: Engine) -> None:
+def test_a_content_field_of_the_wrong_shape_is_a_field_issue_not_a_quarantine(pg_engine: Engine) -> None:
     records = invoices_for_day(SEED, DAY, 6, DAY)
     records[2]["ServiceOrder"] = [records[2]["ServiceOrder"]]  # storable JSON, but not an invoice's shape
     raw = load_raw_day(pg_engine, DAY, records, now=T1)
     built = build_work_orders_day(pg_engine, DAY, zone=ZONE, source="getInvoices.php", now=T1, run_id="run-1")
     assert (raw.inserted, raw.quarantined) == (6, 0)  # the raw table keeps what the API said
-    assert (built.inserted, built.quarantined) == (5, 1)
-    assert records[2]["primaryKey"] not in column_by_id(pg_engine, work_orders, "status")
+    assert (built.inserted, built.quarantined, built.field_issues) == (6, 0, 1)
+    assert column_by_id(pg_engine, work_orders, "service_order_id")[records[2]["primaryKey"]] is None
     with pg_engine.connect() as connection:
-        [row] = connection.execute(select(quarantine)).all()
-    assert (row.fullbay_id, row.last_run_id) == (records[2]["primaryKey"], "run-1")
-    assert "ServiceOrder must be an object" in row.reason
+        assert connection.execute(select(quarantine)).all() == []
+        [row] = connection.execute(select(field_issues)).all()
+    assert (row.fullbay_id, row.field_path, row.expected_type, row.last_run_id) == (
+        records[2]["primaryKey"],
+        "ServiceOrder",
+        "object",
+        "run-1",
+    )
+
+
+def test_field_issues_survive_reruns_unchanged_and_resolve_when_fixed(pg_engine: Engine) -> None:
+    records = invoices_for_day(SEED, DAY, 4, DAY)
+    for complaint in records[1]["ServiceOrder"]["Complaints"]:
+        complaint["Corrections"][0]["laborTotal"] = "a lot"
+    records[3]["total"] = {"amount": 1}
+    load_raw_day(pg_engine, DAY, records, now=T1)
+    first = build_work_orders_day(pg_engine, DAY, zone=ZONE, source="s", now=T1, run_id="run-1")
+    n_complaints = len(records[1]["ServiceOrder"]["Complaints"])
+    assert first.field_issues == n_complaints + 1
+    with pg_engine.connect() as connection:
+        lines = connection.execute(
+            select(work_order_lines.c.amount).where(
+                work_order_lines.c.fullbay_id == records[1]["primaryKey"], work_order_lines.c.line_type == "labor"
+            )
+        ).all()
+    assert len([line for line in lines if line.amount is None]) == n_complaints  # kept, with NULL
+    before = table_checksum(pg_engine, field_issues)
+    load_raw_day(pg_engine, DAY, records, now=T2)
+    build_work_orders_day(pg_engine, DAY, zone=ZONE, source="s", now=T2, run_id="run-2")
+    assert table_checksum(pg_engine, field_issues) == before  # a rerun of the same data changes nothing
+    records[3]["total"] = 12.5  # fixed upstream
+    load_raw_day(pg_engine, DAY, records, now=T2)
+    fixed = build_work_orders_day(pg_engine, DAY, zone=ZONE, source="s", now=T2, run_id="run-3")
+    assert fixed.field_issues == n_complaints
+    with pg_engine.connect() as connection:
+        ids = set(connection.execute(select(field_issues.c.fullbay_id)).scalars())
+    assert ids == {records[1]["primaryKey"]}
 
 
 # --------------------------------------------------------------------------- lines and moves
