@@ -16,10 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 from dagster import DagsterInstance
-from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
-from fullbay_dagster.defs.definitions import JOB_NAME, build_definitions
-from fullbay_dagster.defs.settings import load_settings
 from fullbay_dagster.fullbay.simulator import Simulator, SimulatorConfig
 from fullbay_dagster.warehouse.engine import make_engine
 
@@ -46,13 +43,16 @@ def prepare_home(home: Path) -> None:
 
 
 def materialize(first: str, last: str) -> bool:
-    # Built here, after the demo's environment is set: definitions read it when built.
-    job = build_definitions(load_settings()).resolve_job_def(JOB_NAME)
+    # Imported here, after the demo's environment is set: the definitions read it on import.
+    from fullbay_dagster.defs.definitions import JOB_NAME, defs
+    from fullbay_dagster.defs.partitions import range_tags
+
+    job = defs.resolve_job_def(JOB_NAME)
     with DagsterInstance.get() as instance:
         result = job.execute_in_process(
             run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
             instance=instance,
-            tags={ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last},
+            tags=range_tags(first, last),
             raise_on_error=False,
         )
     return result.success

@@ -59,18 +59,14 @@ def execute_launched_run(payload: dict[str, Any]) -> dict[str, Any]:
 def materialize_recent_days(event_time: str | None = None) -> dict[str, Any]:
     from dagster import DagsterInstance
 
-    from fullbay_dagster.defs.definitions import JOB_NAME, build_definitions
-    from fullbay_dagster.defs.schedules import range_tags, recent_partitions
-    from fullbay_dagster.defs.settings import load_settings
+    from fullbay_dagster.defs.definitions import JOB_NAME, defs
+    from fullbay_dagster.defs.partitions import daily_partitions, range_tags
+    from fullbay_dagster.defs.schedules import recent_partitions
+    from fullbay_dagster.defs.environment import SETTINGS
 
-    settings = load_settings()
-    defs = build_definitions(settings)
     job = defs.resolve_job_def(JOB_NAME)
     now = _parse_event_time(event_time)
-    partitions_def = job.partitions_def
-    if partitions_def is None:
-        raise RuntimeError(f"{JOB_NAME} is not partitioned")
-    span = recent_partitions(partitions_def, now, settings.repull_days)  # type: ignore[arg-type]
+    span = recent_partitions(daily_partitions, now, SETTINGS.repull_days)
     if span is None:
         return {"status": "skipped", "reason": "no complete day since FULLBAY_START_DATE"}
     if os.environ.get("DAGSTER_HOME"):
@@ -81,14 +77,15 @@ def materialize_recent_days(event_time: str | None = None) -> dict[str, Any]:
     with instance:
         result = job.execute_in_process(instance=instance, tags=range_tags(*span))
     summary: dict[str, Any] = {"status": "success", "run_id": result.run_id, "first_day": span[0], "last_day": span[1]}
+    # asset -> day -> that day's own figures (each partition's materialization carries them)
     for event in result.get_asset_materialization_events():
         materialization = event.materialization
-        if materialization is None:
+        if materialization is None or materialization.partition is None:
             continue
-        summary[materialization.asset_key.to_user_string()] = {
+        summary.setdefault(materialization.asset_key.to_user_string(), {})[materialization.partition] = {
             key: value.value
             for key, value in materialization.metadata.items()
-            if isinstance(value.value, (int, float, str)) and key != "preview"
+            if isinstance(value.value, (int, float, str))
         }
     return summary
 
