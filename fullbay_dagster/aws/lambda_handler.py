@@ -60,9 +60,9 @@ def materialize_recent_days(event_time: str | None = None) -> dict[str, Any]:
     from dagster import DagsterInstance
 
     from fullbay_dagster.defs.definitions import JOB_NAME, defs
+    from fullbay_dagster.defs.environment import SETTINGS
     from fullbay_dagster.defs.partitions import daily_partitions, range_tags
     from fullbay_dagster.defs.schedules import recent_partitions
-    from fullbay_dagster.defs.environment import SETTINGS
 
     job = defs.resolve_job_def(JOB_NAME)
     now = _parse_event_time(event_time)

@@ -12,9 +12,9 @@ from dagster import (
     run_failure_sensor,
 )
 
+from fullbay_dagster.defs.environment import SETTINGS
 from fullbay_dagster.defs.partitions import run_days, span
 from fullbay_dagster.defs.resources import AlertsResource, FullbayAPIResource, WarehouseResource
-from fullbay_dagster.defs.environment import SETTINGS
 from fullbay_dagster.fullbay.client import INVOICES_ENDPOINT
 from fullbay_dagster.fullbay.redaction import redact
 from fullbay_dagster.warehouse.runs import RunLog

@@ -37,7 +37,7 @@ from fullbay_dagster.defs.partitions import daily_partitions, partition_days, si
 from fullbay_dagster.defs.resources import AlertsResource, FullbayAPIResource, WarehouseResource
 from fullbay_dagster.defs.runs import RunGuard, run_is_alive
 from fullbay_dagster.defs.settings import ClientTuning
-from fullbay_dagster.defs.tables import GROUP, OWNERS, TAGS, TABLES, table_spec_kwargs
+from fullbay_dagster.defs.tables import GROUP, OWNERS, TABLES, TAGS, table_spec_kwargs
 from fullbay_dagster.fullbay.client import INVOICES_ENDPOINT, FullbayClient
 from fullbay_dagster.fullbay.errors import FullbayError, FullbayPermanentError
 from fullbay_dagster.fullbay.redaction import redact

@@ -9,9 +9,9 @@ from dagster import Definitions
 from fullbay_dagster.defs.alerts import freshness_checks, freshness_sensor, fullbay_run_failure_alert
 from fullbay_dagster.defs.assets import fullbay_invoices_api, ingestion_metadata, normalise_work_orders, raw_work_orders
 from fullbay_dagster.defs.checks import fullbay_checks
+from fullbay_dagster.defs.environment import SETTINGS
 from fullbay_dagster.defs.resources import resources_from_env
 from fullbay_dagster.defs.schedules import JOB_NAME, fullbay_daily_job, fullbay_daily_schedule
-from fullbay_dagster.defs.environment import SETTINGS
 from fullbay_dagster.defs.tables import linked_to_repository
 
 __all__ = ["JOB_NAME", "defs"]

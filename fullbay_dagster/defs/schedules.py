@@ -20,8 +20,8 @@ from dagster import (
 
 from fullbay_dagster.defs.assets import ingestion_metadata, normalise_work_orders, raw_work_orders
 from fullbay_dagster.defs.checks import fullbay_checks
-from fullbay_dagster.defs.partitions import daily_partitions, range_tags
 from fullbay_dagster.defs.environment import SETTINGS
+from fullbay_dagster.defs.partitions import daily_partitions, range_tags
 from fullbay_dagster.defs.settings import SettingsError
 
 JOB_NAME = "fullbay_daily_job"

@@ -108,14 +108,12 @@ def test_schedule_loads_yesterday_and_repulls_recent_days() -> None:
 
 def test_schedule_in_the_shops_timezone() -> None:
     defs = load_definitions(
-        (
-            {
-                "FULLBAY_START_DATE": "2025-01-01",
-                "FULLBAY_TIMEZONE": "America/Chicago",
-                "FULLBAY_REPULL_DAYS": "0",
-                "SCHEDULE_EXPRESSION": "cron(0 6 * * ? *)",
-            }
-        )
+        {
+            "FULLBAY_START_DATE": "2025-01-01",
+            "FULLBAY_TIMEZONE": "America/Chicago",
+            "FULLBAY_REPULL_DAYS": "0",
+            "SCHEDULE_EXPRESSION": "cron(0 6 * * ? *)",
+        }
     )
     schedule = defs.resolve_schedule_def("fullbay_daily_schedule")
     assert schedule.cron_schedule == "0 6 * * *" and schedule.execution_timezone == "America/Chicago"

@@ -2,23 +2,21 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 from datetime import date, timedelta
 
 import pytest
-from dagster import AssetKey, DagsterInstance, Definitions, ExecuteInProcessResult, instance_for_test
-from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+from dagster import AssetKey, DagsterInstance, ExecuteInProcessResult, instance_for_test
 from sqlalchemy import Engine, func, select
 
-from fullbay_dagster.defs.definitions import JOB_NAME, build_definitions
-from fullbay_dagster.defs.resources import FullbayAPIResource
-from fullbay_dagster.defs.settings import load_settings
+from fullbay_dagster.defs.partitions import range_tags
+from fullbay_dagster.defs.schedules import JOB_NAME
 from fullbay_dagster.fullbay.simulator import Simulator
 from fullbay_dagster.warehouse.engine import make_engine, normalise_url
 from fullbay_dagster.warehouse.loader import table_checksum
 from fullbay_dagster.warehouse.schema import ingestion_metadata, raw_work_orders, work_order_lines, work_orders
 from fullbay_dagster_tests.conftest import TEST_KEY
+from fullbay_dagster_tests.defs_loader import load_definitions
 
 DAY = date(2025, 3, 12)
 Run = Callable[..., ExecuteInProcessResult]
@@ -56,21 +54,13 @@ def run(env: dict[str, str]) -> Run:
         fullbay: dict[str, object] | None = None,
         **kw: object,
     ):
-        defs = build_definitions(load_settings())
-        if fullbay:  # a tuned client, otherwise configured as the environment says
-            tuned = FullbayAPIResource(
-                api_key=os.environ["FULLBAY_API_KEY"],
-                base_url=os.environ["FULLBAY_API_BASE_URL"],
-                public_ip=os.environ["FULLBAY_PUBLIC_IP"],
-                **fullbay,  # type: ignore[arg-type]
-            )
-            defs = Definitions(assets=defs.assets, jobs=defs.jobs, resources={**defs.resources, "fullbay": tuned})
-        job = defs.resolve_job_def(JOB_NAME)
-        tags = {
-            ASSET_PARTITION_RANGE_START_TAG: first.isoformat(),
-            ASSET_PARTITION_RANGE_END_TAG: (last or first).isoformat(),
-        }
-        return job.execute_in_process(instance=instance or DagsterInstance.ephemeral(), tags=tags, **kw)
+        job = load_definitions().resolve_job_def(JOB_NAME)
+        # a tuned client (run config of the raw step), otherwise as the environment says
+        run_config = {"ops": {"raw_work_orders": {"config": fullbay}}} if fullbay else None
+        tags = range_tags(first.isoformat(), (last or first).isoformat())
+        return job.execute_in_process(
+            instance=instance or DagsterInstance.ephemeral(), tags=tags, run_config=run_config, **kw
+        )
 
     return execute
 
@@ -103,13 +93,13 @@ def test_one_partition_lands_and_a_rerun_changes_nothing(run: Run, engine: Engin
     meta = materialization_metadata(first, "work_orders")
     assert meta["dagster/row_count"] == per_day and meta["inserted"] == per_day
     raw_meta = materialization_metadata(first, "raw_work_orders")
-    assert raw_meta["api_requests"] == raw_meta["api_pages"] == -(-per_day // simulator.config.page_size)
-    checks = {c.check_name: c.passed for c in first.get_asset_check_evaluations()}
+    assert raw_meta["run_api_requests"] == raw_meta["run_api_pages"] == -(-per_day // simulator.config.page_size)
+    checks = {(c.check_name, c.partition): c.passed for c in first.get_asset_check_evaluations()}
     assert checks == {
-        "no_quarantined_records": True,
-        "unique_fullbay_id": True,
-        "line_sums_match_totals": True,
-        "rows_match_api_count": True,
+        ("no_quarantined_records", DAY.isoformat()): True,
+        ("raw_and_normalised_agree", DAY.isoformat()): True,
+        ("line_sums_match_totals", DAY.isoformat()): True,
+        ("rows_match_api_count", DAY.isoformat()): True,
     }
     before = business_checksums(engine)
 
@@ -170,7 +160,7 @@ def test_transient_faults_within_a_run_are_survived(run: Run, engine: Engine, si
     simulator.queue_faults("503", "reset", "malformed")
     result = run(DAY)
     assert result.success
-    assert materialization_metadata(result, "raw_work_orders")["api_retries"] == 3
+    assert materialization_metadata(result, "raw_work_orders")["run_api_retries"] == 3
     assert count(engine, work_orders) == simulator.config.invoices_per_day
 
 

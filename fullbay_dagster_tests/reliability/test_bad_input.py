@@ -410,7 +410,7 @@ def test_bad_records_in_an_api_answer_are_quarantined_and_the_check_warns(pg_url
         outcome = harness.run_job(DAY, database_url=pg_url, api_url=server.url)
     assert outcome.success, outcome.error
     assert outcome.checks["no_quarantined_records"] == (False, "WARN")
-    assert outcome.checks["rows_match_api_count"][0] and outcome.checks["unique_fullbay_id"][0]
+    assert outcome.checks["rows_match_api_count"][0] and outcome.checks["raw_and_normalised_agree"][0]
     assert sum(meta.get("quarantined", 0) for meta in outcome.metadata.values()) == len(bad)
     engine = harness.migrated_engine(pg_url)
     try:
