@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterator
 from datetime import date, timedelta
 
 import pytest
-from dagster import AssetKey, DagsterInstance, ExecuteInProcessResult, instance_for_test
+from dagster import (
+    AssetKey,
+    AssetRecordsFilter,
+    DagsterEventType,
+    DagsterInstance,
+    ExecuteInProcessResult,
+    instance_for_test,
+)
 from sqlalchemy import Engine, func, select
 
 from fullbay_dagster.defs.partitions import range_tags
 from fullbay_dagster.defs.schedules import JOB_NAME
-from fullbay_dagster.fullbay.simulator import Simulator
+from fullbay_dagster.fullbay.simulator import Simulator, SimulatorConfig
 from fullbay_dagster.warehouse.engine import make_engine, normalise_url
 from fullbay_dagster.warehouse.loader import table_checksum
 from fullbay_dagster.warehouse.schema import ingestion_metadata, raw_work_orders, work_order_lines, work_orders
@@ -230,3 +238,113 @@ def test_a_permanent_error_is_not_retried_by_dagster(run: Run, monkeypatch: pyte
     result = run(DAY, fullbay=FAST_RETRIES, raise_on_error=False)
     assert not result.success
     assert not [e for e in result.all_events if e.event_type_value == "STEP_UP_FOR_RETRY"]
+
+
+def test_each_day_of_a_range_run_shows_its_own_figures(
+    run: Run, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Dagster gives every partition of a range the same MaterializeResult; the per-day
+    figures must still be each day's own, as stored in the instance."""
+    days = [DAY + timedelta(days=n) for n in range(3)]
+    config = SimulatorConfig(
+        api_key=TEST_KEY, invoices_per_day=12, page_size=5, expected_ip="127.0.0.1", seed=5, void_rate=0.4
+    )
+    config = dataclasses.replace(config, as_of=DAY + timedelta(days=60))  # voided invoices are gone by then
+    with Simulator(config) as simulator, instance_for_test() as instance:
+        monkeypatch.setenv("FULLBAY_API_BASE_URL", simulator.url)
+        assert run(days[0], days[-1], instance=instance).success
+        truth = {
+            "work_orders": [count(engine, work_orders, work_orders.c.invoice_date == d) for d in days],
+            "raw_work_orders": [count(engine, raw_work_orders, raw_work_orders.c.invoice_date == d) for d in days],
+            "work_order_lines": [
+                count(
+                    engine,
+                    work_order_lines.join(work_orders, work_orders.c.fullbay_id == work_order_lines.c.fullbay_id),
+                    work_orders.c.invoice_date == d,
+                )
+                for d in days
+            ],
+            "quarantine": [0, 0, 0],
+            "ingestion_metadata": [1, 1, 1],
+        }
+        assert len(set(truth["work_orders"])) > 1, "the days must differ for this test to mean anything"
+        for asset, expected in truth.items():
+            shown = []
+            for day in days:
+                [record] = instance.fetch_materializations(
+                    AssetRecordsFilter(asset_key=AssetKey(asset), asset_partitions=[day.isoformat()]), limit=1
+                ).records
+                metadata = record.asset_materialization.metadata  # type: ignore[union-attr]
+                shown.append(metadata["dagster/row_count"].value)
+                assert "first_day" not in metadata and "days" not in metadata
+            assert shown == expected, asset
+        # the preview of a day holds that day's rows only
+        for day in days:
+            [record] = instance.fetch_materializations(
+                AssetRecordsFilter(asset_key=AssetKey("work_orders"), asset_partitions=[day.isoformat()]), limit=1
+            ).records
+            preview = record.asset_materialization.metadata["preview"].value  # type: ignore[union-attr]
+            assert {r.data["invoice_date"] for r in preview.records} == {day.isoformat()}
+            assert all(isinstance(r.data["total_amount"], float) for r in preview.records)
+        # every check has one result per day, tied to that day
+        evaluations = instance.get_records_for_run(
+            run_id=instance.get_runs(limit=1)[0].run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION
+        ).records
+        partitions = sorted(
+            (
+                r.event_log_entry.dagster_event.event_specific_data.check_name,
+                r.event_log_entry.dagster_event.event_specific_data.partition,
+            )  # type: ignore[union-attr]
+            for r in evaluations
+        )
+        assert partitions == sorted((name, d.isoformat()) for name in CHECK_NAMES for d in days)
+
+
+CHECK_NAMES = ["rows_match_api_count", "raw_and_normalised_agree", "line_sums_match_totals", "no_quarantined_records"]
+
+
+def test_a_check_fails_for_the_day_it_is_about(run: Run, engine: Engine) -> None:
+    """Delete one normalised row behind the pipeline's back: that day's checks fail, the other day's pass."""
+    assert run(DAY, DAY + timedelta(days=1)).success
+    with engine.begin() as connection:
+        victim = connection.execute(
+            select(work_orders.c.fullbay_id).where(work_orders.c.invoice_date == DAY).limit(1)
+        ).scalar_one()
+        connection.execute(work_orders.delete().where(work_orders.c.fullbay_id == victim))
+    from fullbay_dagster.defs.checks import evaluate_day
+
+    broken = {key.name: outcome for key, outcome in evaluate_day(engine, DAY).items()}
+    fine = {key.name: outcome for key, outcome in evaluate_day(engine, DAY + timedelta(days=1)).items()}
+    assert not broken["rows_match_api_count"][0] and not broken["raw_and_normalised_agree"][0]
+    assert victim in broken["raw_and_normalised_agree"][1]["examples"]
+    assert broken["rows_match_api_count"][1]["expected_rows"] - broken["rows_match_api_count"][1]["live_rows"] == 1
+    assert all(passed for passed, _ in fine.values())
+
+
+def test_tuning_one_client_setting_per_run_keeps_the_credentials(
+    run: Run, engine: Engine, simulator: Simulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Run config for the raw step sets one field; the API key still comes from the environment."""
+    monkeypatch.setenv("FULLBAY_MAX_IN_FLIGHT", "1")
+    result = run(DAY, fullbay={"read_timeout": 30.0})
+    assert result.success
+    assert count(engine, work_orders) == simulator.config.invoices_per_day
+
+
+def test_a_bad_tuning_variable_names_itself(run: Run, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FULLBAY_READ_TIMEOUT", "soon")
+    result = run(DAY, raise_on_error=False)
+    assert not result.success
+    [failure] = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+    assert "FULLBAY_READ_TIMEOUT 'soon'" in str(failure.event_specific_data.error)
+
+
+def test_when_retries_run_out_the_run_log_keeps_the_real_cause(run: Run, engine: Engine, simulator: Simulator) -> None:
+    simulator.queue_faults(*["503"] * 8)
+    result = run(DAY, fullbay={**FAST_RETRIES, "step_retries": 1}, raise_on_error=False)
+    assert not result.success
+    with engine.connect() as connection:
+        [row] = connection.execute(select(ingestion_metadata)).all()
+    assert row.status == "failed"
+    assert row.error_message.startswith("Fullbay") and "503" in row.error_message, row.error_message
+    assert "RetryRequested" not in row.error_message
