@@ -38,8 +38,8 @@ from fullbay_dagster.fullbay.auth import make_token, today_in
 from fullbay_dagster.fullbay.simulator import DATA_FAULT_KINDS, DEFAULT_FAULT_KINDS, Simulator, SimulatorConfig
 from fullbay_dagster.fullbay.synthetic import invoices_for_day
 from fullbay_dagster.warehouse import loader, migrate
-from fullbay_dagster.warehouse.runs import RunLog
 from fullbay_dagster.warehouse.engine import make_engine, normalise_url
+from fullbay_dagster.warehouse.runs import RunLog
 from fullbay_dagster.warehouse.schema import quarantine, raw_work_orders, work_order_lines, work_orders
 from fullbay_dagster_tests.defs_loader import load_definitions
 
