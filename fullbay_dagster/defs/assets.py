@@ -177,7 +177,10 @@ def normalise_work_orders(context: AssetExecutionContext, warehouse: WarehouseRe
             run_log.add_quarantined(day, counts.quarantined)
             _attach_day_figures(context, engine, day, counts)
             context.log.info(f"{day}: {counts.summary()}")
-    run_metadata = {"run_span": span(days), "run_duration_seconds": round(time.monotonic() - started, 3)}
+    run_metadata: dict[str, Any] = {
+        "run_span": span(days),
+        "run_duration_seconds": round(time.monotonic() - started, 3),
+    }
     for key in sorted(context.selected_asset_keys):
         yield MaterializeResult(asset_key=key, metadata=run_metadata)
 

@@ -12,7 +12,7 @@ import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from dagster import (
     AnchorBasedFilePathMapping,
@@ -80,7 +80,7 @@ def backend_kind(env: dict[str, str] | None = None) -> str:
 
 def column_schema(table: Table) -> TableSchema:
     """The table's columns as PostgreSQL declares them, with comments and constraints."""
-    dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
+    dialect = postgresql.dialect()
     return TableSchema(
         columns=[
             TableColumn(
@@ -148,11 +148,13 @@ def linked_to_repository(assets: list[AssetsDefinition]) -> list[AssetsDefinitio
 
 
 def _linked(assets: list[AssetsDefinition]) -> list[AssetsDefinition]:
-    with_source = with_source_code_references(assets)
+    # Both return what they were given, with references added: AssetsDefinitions here.
+    with_source = cast(list[AssetsDefinition], with_source_code_references(assets))
     git_url = os.environ.get("FULLBAY_GIT_URL")
     if not git_url:
-        return list(with_source)
-    return list(
+        return with_source
+    return cast(
+        list[AssetsDefinition],
         link_code_references_to_git(
             with_source,
             git_url=git_url,
@@ -160,5 +162,5 @@ def _linked(assets: list[AssetsDefinition]) -> list[AssetsDefinition]:
             file_path_mapping=AnchorBasedFilePathMapping(
                 local_file_anchor=PACKAGE_ROOT, file_anchor_path_in_repository=PACKAGE_ROOT.name
             ),
-        )
+        ),
     )

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import ColumnElement, Engine, select, update
 
 from fullbay_dagster.warehouse.bulk import upsert
 from fullbay_dagster.warehouse.schema import ingestion_metadata
@@ -123,7 +123,9 @@ class RunLog:
             return [dict(row._mapping) for row in result]
 
     def _update(self, days: Iterable[date], values: dict[str, Any], only_running: bool) -> None:
-        conditions = [ingestion_metadata.c.execution_id.in_([execution_id(self.run_id, day) for day in days])]
+        conditions: list[ColumnElement[bool]] = [
+            ingestion_metadata.c.execution_id.in_([execution_id(self.run_id, day) for day in days])
+        ]
         if only_running:
             conditions.append(ingestion_metadata.c.status == RUNNING)
         with self.engine.begin() as connection:
