@@ -42,8 +42,16 @@ class RunGuard:
         return cls(context.instance, context.run.run_id, os.getppid())
 
     def check(self) -> None:
-        if os.getppid() != self.parent_pid:
-            raise RunGoneError(f"The process of run {self.run_id} is gone; this step stops before writing.")
         run = self.instance.get_run_by_id(self.run_id)
+        if os.getppid() != self.parent_pid:
+            message = f"The process of run {self.run_id} is gone; this step stops before writing."
+            if run is not None and run.status not in ENDED:
+                # Nobody else will: a run whose worker was killed outside a launcher
+                # (the CLI, a test) is not watched by run monitoring.
+                self.instance.report_run_failed(run, message)
+            # The dead orchestrator held this step's fullbay_api slot; without a daemon
+            # (which frees slots of ended runs) the pool would stay full.
+            self.instance.event_log_storage.free_concurrency_slots_for_run(self.run_id)
+            raise RunGoneError(message)
         if run is not None and run.status in ENDED:
             raise RunGoneError(f"Run {self.run_id} is {run.status.value}; this step stops before writing.")
