@@ -273,10 +273,8 @@ def ingestion_metadata(
             },
             partition_key=row["partition_key"],
         )
-    summary = ", ".join(
-        f"{r['partition_key']} {r['records_processed']} processed/{r['records_inserted']} new" for r in records
-    )
-    context.log.info(f"ingestion_metadata {span(days)}: {summary}")
+    for line in _summary_lines(engine, days, rows):
+        context.log.info(line)
     return MaterializeResult(
         metadata={
             "run_span": span(days),
@@ -286,6 +284,30 @@ def ingestion_metadata(
             ),
         }
     )
+
+
+def _summary_lines(engine: Any, days: list[date], rows: list[dict[str, Any]]) -> list[str]:
+    """One line per table asset: what the run did to it and what its days now hold."""
+    held = {name: 0 for name in TABLES}
+    for day in days:
+        counts = day_row_counts(engine, day)
+        for name in TABLES:
+            held[name] += counts[_table_name(name)]
+
+    def total(column: str) -> int:
+        return sum(int(r[column] or 0) for r in rows)
+
+    did = {
+        "raw_work_orders": f"{total('records_processed')} invoices fetched",
+        "work_orders": (
+            f"{total('records_inserted')} inserted, {total('records_updated')} updated, "
+            f"{total('records_unchanged')} unchanged, {total('records_deleted')} deleted"
+        ),
+        "work_order_lines": "rebuilt with their work orders",
+        "quarantine": f"{total('records_quarantined')} records quarantined",
+        "ingestion_metadata": ", ".join(f"{r['partition_key']} {r['status']}" for r in rows),
+    }
+    return [f"{name} {span(days)}: {did.get(name, 'written')}; {held[name]} rows" for name in TABLES]
 
 
 @contextmanager

@@ -4,7 +4,9 @@ Every definition lives at module level in its own module; this one only gathers
 them. The deployed-only sensors and freshness checks join when ENVIRONMENT says so.
 """
 
-from dagster import Definitions
+import os
+
+from dagster import Definitions, colored_console_logger
 
 from fullbay_dagster.defs.alerts import freshness_checks, freshness_sensor, fullbay_run_failure_alert
 from fullbay_dagster.defs.assets import fullbay_invoices_api, ingestion_metadata, normalise_work_orders, raw_work_orders
@@ -26,4 +28,6 @@ defs = Definitions(
     schedules=[fullbay_daily_schedule],
     sensors=[fullbay_run_failure_alert, freshness_sensor] if SETTINGS.deployed else [],
     resources=resources_from_env(SETTINGS),
+    # Every job, the CLI's and the UI's too, logs at LOG_LEVEL (INFO by default), not DEBUG.
+    loggers={"console": colored_console_logger.configured({"log_level": os.environ.get("LOG_LEVEL") or "INFO"})},
 )
