@@ -22,6 +22,8 @@ from fullbay_dagster.warehouse.engine import make_engine
 
 DEMO_KEY = "demo-key-00000000-0000-0000-0000-000000000000"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# Not in the project root: Dagster warns about a dagster.yaml there that DAGSTER_HOME does not use.
+LOCAL_INSTANCE = PROJECT_ROOT / "deploy" / "local" / "dagster.yaml"
 
 
 def demo_environment(home: Path, simulator_url: str, start_date: date) -> dict[str, str]:
@@ -39,7 +41,7 @@ def demo_environment(home: Path, simulator_url: str, start_date: date) -> dict[s
 def prepare_home(home: Path) -> None:
     dagster_home = home / "dagster_home"
     dagster_home.mkdir(parents=True, exist_ok=True)
-    shutil.copy(PROJECT_ROOT / "dagster.yaml", dagster_home / "dagster.yaml")
+    shutil.copy(LOCAL_INSTANCE, dagster_home / "dagster.yaml")
 
 
 def materialize(first: str, last: str) -> bool:
@@ -77,12 +79,31 @@ def summary(database_url: str) -> str:
     return f"{by_day.to_string(index=False)}\n\n{totals}"
 
 
+def serve_ui(port: int, env: dict[str, str]) -> int:
+    """`dagster dev` until Ctrl+C. The terminal sends Ctrl+C to both processes:
+    dagster dev shuts itself down, and we wait for it instead of dying mid-call."""
+    # `dg dev` (Dagster's CLI for projects; `dagster dev` is superseded) reads pyproject.toml's [tool.dg]
+    command = [str(Path(sys.executable).with_name("dg")), "dev", "--host", "127.0.0.1", "--port", str(port)]
+    env = {**env, "VIRTUAL_ENV": str(Path(sys.executable).parent.parent)}  # the project's venv: dg checks it
+    process = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env)
+    try:
+        return process.wait()
+    except KeyboardInterrupt:
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        print("Stopped the Dagster UI.")
+        return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--days", type=int, default=7, help="how many recent complete days to load")
     parser.add_argument("--invoices-per-day", type=int, default=40)
     parser.add_argument("--home", type=Path, default=PROJECT_ROOT / ".demo", help="where the demo keeps its state")
     parser.add_argument("--ui", action="store_true", help="then start `dagster dev` on the demo instance")
+    parser.add_argument("--port", type=int, default=3000, help="the UI's port (with --ui)")
     args = parser.parse_args(argv)
     if args.days < 1:
         parser.error("--days must be at least 1")
@@ -105,12 +126,8 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         print("\n" + summary(env["DATABASE_URL"]) + "\n")
         if args.ui:
-            print("Starting the Dagster UI on http://127.0.0.1:3000 (Ctrl+C to stop) ...", flush=True)
-            return subprocess.call(
-                [sys.executable, "-m", "dagster", "dev", "-m", "fullbay_dagster", "-h", "127.0.0.1", "-p", "3000"],
-                cwd=PROJECT_ROOT,
-                env={**os.environ, **env},
-            )
+            print(f"Starting the Dagster UI on http://127.0.0.1:{args.port} (Ctrl+C to stop) ...", flush=True)
+            return serve_ui(args.port, {**os.environ, **env})
     print("Browse the result in the Dagster UI:  make dev   (or: fullbay-demo --ui)")
     return 0
 

@@ -43,7 +43,7 @@ def _wait_for(predicate, timeout: float, what: str) -> None:  # type: ignore[no-
 def test_a_killed_run_leaves_nothing_running(tmp_path: Path, pg_url: str, pg_engine: Engine) -> None:
     home = tmp_path / "dagster_home"
     home.mkdir()
-    shutil.copy(ROOT / "dagster.yaml", home / "dagster.yaml")
+    shutil.copy(ROOT / "deploy" / "local" / "dagster.yaml", home / "dagster.yaml")
     # 7 pages a window at 0.5 s each: the second window is still being fetched when the first has loaded
     config = SimulatorConfig(api_key=TEST_KEY, invoices_per_day=10, page_size=10, expected_ip="127.0.0.1", latency=0.5)
     with Simulator(config) as simulator:

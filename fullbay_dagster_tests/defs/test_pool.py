@@ -32,7 +32,7 @@ def test_no_two_launch_paths_call_fullbay_at_once(tmp_path: Path, pg_url: str, p
     """``pg_engine`` has migrated the warehouse: three runs would race to create it."""
     home = tmp_path / "dagster_home"
     home.mkdir()
-    shutil.copy(ROOT / "dagster.yaml", home / "dagster.yaml")
+    shutil.copy(ROOT / "deploy" / "local" / "dagster.yaml", home / "dagster.yaml")
     with local_instance(home):  # creates Dagster's own SQLite storage once, before the runs race to
         pass
     config = SimulatorConfig(api_key=TEST_KEY, invoices_per_day=12, page_size=5, expected_ip="127.0.0.1", latency=0.4)
