@@ -7,10 +7,11 @@ configuration never falls back to them.
 from __future__ import annotations
 
 import argparse
+import json
 import os
-import shutil
 import subprocess
 import sys
+import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -38,26 +39,37 @@ def demo_environment(home: Path, simulator_url: str, start_date: date) -> dict[s
     }
 
 
+# The demo's instance launches a run at once instead of queueing it for a daemon
+# (the demo has none running); the fullbay_api pool still holds every Fullbay call.
+DEMO_RUN_COORDINATOR = "\nrun_coordinator:\n  module: dagster._core.run_coordinator\n  class: DefaultRunCoordinator\n"
+
+
 def prepare_home(home: Path) -> None:
     dagster_home = home / "dagster_home"
     dagster_home.mkdir(parents=True, exist_ok=True)
-    shutil.copy(LOCAL_INSTANCE, dagster_home / "dagster.yaml")
+    local = LOCAL_INSTANCE.read_text()
+    (dagster_home / "dagster.yaml").write_text(local + DEMO_RUN_COORDINATOR)
 
 
 def materialize(first: str, last: str) -> bool:
-    # Imported here, after the demo's environment is set: the definitions read it on import.
-    from fullbay_dagster.defs.definitions import JOB_NAME, defs
+    """Launch the job on the code location, as the UI does (so the run carries its
+    origin and shows in the Overview timeline), and wait for it to finish."""
     from fullbay_dagster.defs.partitions import range_tags
 
-    job = defs.resolve_job_def(JOB_NAME)
+    config = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
+    command = [
+        *(sys.executable, "-m", "dagster", "job", "launch", "-m", "fullbay_dagster", "-j", "fullbay_daily_job"),
+        *("--tags", json.dumps(range_tags(first, last)), "--config-json", json.dumps(config)),
+    ]
     with DagsterInstance.get() as instance:
-        result = job.execute_in_process(
-            run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
-            instance=instance,
-            tags=range_tags(first, last),
-            raise_on_error=False,
-        )
-    return result.success
+        known = {run.run_id for run in instance.get_runs()}
+        if subprocess.call(command, cwd=PROJECT_ROOT) != 0:
+            return False
+        [run] = [run for run in instance.get_runs(limit=len(known) + 1) if run.run_id not in known]
+        while not run.is_finished:
+            time.sleep(1)
+            run = instance.get_run_by_id(run.run_id) or run
+        return run.is_success
 
 
 def summary(database_url: str) -> str:

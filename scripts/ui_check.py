@@ -5,7 +5,8 @@ own home, then, with Playwright's Python API and Debian's Chromium (Playwright's
 browser downloads are not used): the asset graph shows the five tables and
 Fullbay's endpoint; a day's partition page shows that day's own row count (read
 from the warehouse independently); the work orders' overview shows the column
-schema; the checks tab shows the day's checks; the deployment's concurrency page lists the fullbay_api pool.
+schema; the checks tab shows the day's checks; the deployment's concurrency page
+lists the fullbay_api pool; the demo's run is in the Overview timeline.
 Screenshots go to docs/ui/. Finally it presses Ctrl+C (SIGINT to the process group)
 and checks the demo exits cleanly and the log has no warning from this project.
 
@@ -132,6 +133,10 @@ def drive(base: str, warehouse: Path, chromium: str, failures: list[str]) -> Non
         text = open_page(page, f"{base}/assets/work_orders?view=checks", "rows_match_api_count")
         page.screenshot(path=SHOTS / "checks_tab.png")
         check("raw_and_normalised_agree" in text, "checks tab lists the work orders' checks", failures)
+
+        text = open_page(page, f"{base}/overview/activity/timeline", "fullbay_daily_job")
+        page.screenshot(path=SHOTS / "timeline.png")
+        check("fullbay_daily_job" in text, "the demo's run is in the Overview timeline", failures)
 
         text = open_page(page, f"{base}/deployment/concurrency", "fullbay_api")
         page.screenshot(path=SHOTS / "pools.png")

@@ -11,6 +11,7 @@ from fullbay_dagster.defs.dagster_private import (
     PARTITION_NAME_TAG,
 )
 from fullbay_dagster.defs.environment import SETTINGS
+from fullbay_dagster.defs.settings import SettingsError
 
 daily_partitions = DailyPartitionsDefinition(start_date=SETTINGS.start_date, timezone=SETTINGS.timezone)
 
@@ -31,7 +32,15 @@ def span(days: list[date]) -> str:
 
 
 def range_tags(first: str, last: str) -> dict[str, str]:
-    """Tags that make one run cover a partition range (single-run backfill policy)."""
+    """Tags that make one run cover a partition range (single-run backfill policy).
+
+    A day before the first partition would fail later with Dagster's
+    DagsterInvalidSubsetError; say here which setting decides it."""
+    if first < SETTINGS.start_date:
+        raise SettingsError(
+            f"{first} is before FULLBAY_START_DATE ({SETTINGS.start_date}), the first daily partition: "
+            "set FULLBAY_START_DATE earlier to load it."
+        )
     return {ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last}
 
 

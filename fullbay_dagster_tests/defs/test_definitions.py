@@ -148,3 +148,12 @@ def test_the_lambda_handler_and_the_client_import_without_dagster() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
+
+
+def test_a_day_before_the_start_date_names_the_setting() -> None:
+    load_definitions({"FULLBAY_START_DATE": "2025-01-01"})
+    from fullbay_dagster.defs.partitions import range_tags
+
+    with pytest.raises(SettingsError, match=r"2024-12-31 is before FULLBAY_START_DATE \(2025-01-01\)"):
+        range_tags("2024-12-31", "2025-01-02")
+    assert range_tags("2025-01-01", "2025-01-02")
