@@ -206,7 +206,7 @@ def _attach_day_figures(context: AssetExecutionContext, engine: Any, day: date, 
         partition_key=partition,
     )
     context.add_asset_metadata(
-        {"dagster/row_count": rows[_table_name("quarantine")], "quarantined_now": counts.quarantined},
+        {"dagster/row_count": rows[_table_name("quarantine")], "quarantined": counts.quarantined},
         asset_key="quarantine",
         partition_key=partition,
     )
