@@ -32,8 +32,9 @@ from dagster import DagsterInstance, Definitions, ExecuteInProcessResult
 from sqlalchemy import Engine, Table, create_engine, func, make_url, select, text
 
 from fullbay_dagster.defs.partitions import range_tags
-from fullbay_dagster.defs.resources import AlertsResource, FullbayAPIResource, WarehouseResource
+from fullbay_dagster.defs.resources import AlertsResource, FullbayAPIResource, WarehouseResource, resources_from_env
 from fullbay_dagster.defs.schedules import JOB_NAME
+from fullbay_dagster.defs.settings import load_settings
 from fullbay_dagster.fullbay.auth import make_token, today_in
 from fullbay_dagster.fullbay.simulator import DATA_FAULT_KINDS, DEFAULT_FAULT_KINDS, Simulator, SimulatorConfig
 from fullbay_dagster.fullbay.synthetic import invoices_for_day
@@ -239,8 +240,10 @@ def run_job(
             "warehouse": WarehouseResource(database_url=database_url),
             "alerts": AlertsResource(),
         }
+    # the environment's resources as of now (the definitions were loaded once, earlier)
+    from_env = resources_from_env(load_settings())
     defs = Definitions(
-        assets=defs.assets, asset_checks=defs.asset_checks, jobs=defs.jobs, resources={**defs.resources, **resources}
+        assets=defs.assets, asset_checks=defs.asset_checks, jobs=defs.jobs, resources={**from_env, **resources}
     )
     job = defs.resolve_job_def(JOB_NAME)
     tags = range_tags(first.isoformat(), (last or first).isoformat())
