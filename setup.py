@@ -38,6 +38,10 @@ setup(
             "moto[server,awslambda,ec2,ecs,secretsmanager,sns,sqs,cloudwatch,iam]==5.2.5",
             "cfn-lint==1.58.0",
             "matplotlib>=3.8",
+            # Dagster's `dg` CLI (dg dev, dg check defs, dg launch): same family as dagster
+            "dagster-dg-cli==1.13.27",
+            # scripts/ui_check.py drives the UI in the system's Chromium
+            "playwright>=1.40",
         ]
     },
     entry_points={

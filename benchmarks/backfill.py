@@ -62,10 +62,12 @@ def _checksums(url: str) -> dict[str, str]:
 
 
 def _resource_defaults() -> dict[str, Any]:
-    from fullbay_dagster.defs.resources import FullbayAPIResource
+    from dataclasses import fields
 
-    fields = FullbayAPIResource.model_fields
-    return {name: fields[name].default for name in ("min_interval", "max_in_flight")}
+    from fullbay_dagster.fullbay.client import FullbayClientConfig
+
+    defaults = {f.name: f.default for f in fields(FullbayClientConfig)}
+    return {name: defaults[name] for name in ("min_interval", "max_in_flight")}
 
 
 def single_run(days: int, per_day: int, page_size: int, as_of: str) -> dict[str, Any]:
