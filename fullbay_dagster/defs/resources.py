@@ -50,8 +50,12 @@ class FullbayAPIResource(ConfigurableResource):
     max_attempts: int = 6
     retry_after_cap: float = 120.0
     total_deadline: float = 3600.0
-    min_interval: float = Field(default=0.3, description="minimum seconds between two calls")
-    max_in_flight: int = Field(default=2, description="calls (7-day windows) in flight at once")
+    min_interval: float = Field(
+        default=0.0, description="floor: seconds between call starts even when Fullbay answers promptly"
+    )
+    max_interval: float = Field(default=30.0, description="ceiling of the gap between calls while backing off")
+    max_in_flight: int = Field(default=2, description="calls (7-day windows) in flight at once, at most")
+    slow_factor: float = Field(default=4.0, description="an answer this many times slower than usual is pushback")
     step_retries: int = Field(default=3, description="Dagster retries of the fetch step after the client gives up")
     step_retry_wait: float = Field(default=60.0, description="seconds before such a retry")
 
@@ -68,7 +72,9 @@ class FullbayAPIResource(ConfigurableResource):
             retry_after_cap=self.retry_after_cap,
             total_deadline=self.total_deadline,
             min_interval=self.min_interval,
+            max_interval=self.max_interval,
             max_in_flight=self.max_in_flight,
+            slow_factor=self.slow_factor,
         )
 
     def get_client(self, log: LogSink | None = None) -> FullbayClient:
