@@ -219,6 +219,7 @@ def run(
     *,
     scale_days: int = 2,
     scale_sizes: tuple[int, int] = (2_000, 20_000),
+    only: Sequence[str] = ("cli", "lambda", "dlt", "faults", "scale"),
 ) -> SectionResult:
     result = SectionResult()
     python = ensure_dlt_venv(log)
@@ -231,27 +232,35 @@ def run(
         invoices = warm(sim_url, first, last)
         log(f"[e2e] simulator warm: {invoices:,} invoices in {days} days, pages of {page_size}")
         variants: list[tuple[str, Callable[[], Run]]] = [
-            ("project (dagster CLI)", lambda: run_project_cli(sim_url, first, last)),
-            ("project (Lambda, in-process)", lambda: run_project_lambda(sim_url, first, last)),
-            ("dlt", lambda: run_dlt(python, sim_url, first, last)),
+            (name, function)
+            for name, key, function in (
+                ("project (dagster CLI)", "cli", lambda: run_project_cli(sim_url, first, last)),
+                ("project (Lambda, in-process)", "lambda", lambda: run_project_lambda(sim_url, first, last)),
+                ("dlt", "dlt", lambda: run_dlt(python, sim_url, first, last)),
+            )
+            if key in only
         ]
         for repeat in range(repeats):
             order = variants[repeat % len(variants) :] + variants[: repeat % len(variants)]
             for name, function in order:
                 done = function()
                 runs.append(done)
-                log(f"[e2e] {repeat + 1}/{repeats} {name}: {done.seconds:.1f} s, peak {done.peak_mib:.0f} MiB, {done.rows}")
-        _sim_config(sim_url, **FAULTS)
-        try:
-            faulted = run_project_cli(sim_url, first, last)
-        finally:
-            _sim_config(sim_url, fault_rate=0.0)
-        faulted.variant = "project (dagster CLI), 5 % faults"
-        log(f"[e2e] with faults: {faulted.seconds:.1f} s, peak {faulted.peak_mib:.0f} MiB, {faulted.rows}")
+                log(
+                    f"[e2e] {repeat + 1}/{repeats} {name}: {done.seconds:.1f} s, peak {done.peak_mib:.0f} MiB, {done.rows}"
+                )
+        faulted = None
+        if "faults" in only:
+            _sim_config(sim_url, **FAULTS)
+            try:
+                faulted = run_project_cli(sim_url, first, last)
+            finally:
+                _sim_config(sim_url, fault_rate=0.0)
+            faulted.variant = "project (dagster CLI), 5 % faults"
+            log(f"[e2e] with faults: {faulted.seconds:.1f} s, peak {faulted.peak_mib:.0f} MiB, {faulted.rows}")
 
     scale: dict[int, Run] = {}
     scale_last = FIRST_DAY + timedelta(days=scale_days - 1)
-    for size in scale_sizes:
+    for size in scale_sizes if "scale" in only else ():
         pages = -(-size * scale_days // page_size)
         with simulator_process(
             invoices_per_day=size, page_size=page_size, as_of=AS_OF, cache_size=pages + scale_days + 16
@@ -279,35 +288,40 @@ def run(
             )
         )
     for name in ("project (dagster CLI)", "project (Lambda, in-process)"):
+        if name not in wall or "dlt" not in wall:
+            continue
         speed = wall["dlt"] / wall[name]
         memory = peak[name] / peak["dlt"]
         result.figures.append(Figure(section, f"dlt wall / {name} wall", speed, "x", ">= 3x", speed >= 3))
         result.figures.append(Figure(section, f"{name} peak / dlt peak", memory, "x", "<= 0.5x", memory <= 0.5))
-    result.figures.append(
-        Figure(
-            section,
-            "project (dagster CLI) with 5 % faults: wall",
-            faulted.seconds,
-            "s",
-            note=f"{faulted.seconds / wall['project (dagster CLI)']:.2f}x the clean median; same rows: "
-            f"{faulted.rows == by_variant['project (dagster CLI)'][0].rows}",
+    clean = wall.get("project (dagster CLI)")
+    if faulted is not None and clean:
+        result.figures.append(
+            Figure(
+                section,
+                "project (dagster CLI) with 5 % faults: wall",
+                faulted.seconds,
+                "s",
+                note=f"{faulted.seconds / clean:.2f}x the clean median; same rows: "
+                f"{faulted.rows == by_variant['project (dagster CLI)'][0].rows}",
+            )
         )
-    )
     small, large = scale_sizes
-    flat = scale[large].peak_mib / scale[small].peak_mib
-    result.figures.append(
-        Figure(
-            section,
-            f"peak RSS {large:,} / {small:,} invoices a day (CLI, {scale_days} days)",
-            flat,
-            "x",
-            "<= 1.2x",
-            flat <= 1.2,
-            note=f"{scale[small].peak_mib:.0f} vs {scale[large].peak_mib:.0f} MiB",
+    if scale:
+        flat = scale[large].peak_mib / scale[small].peak_mib
+        result.figures.append(
+            Figure(
+                section,
+                f"peak RSS {large:,} / {small:,} invoices a day (CLI, {scale_days} days)",
+                flat,
+                "x",
+                "<= 1.2x",
+                flat <= 1.2,
+                note=f"{scale[small].peak_mib:.0f} vs {scale[large].peak_mib:.0f} MiB",
+            )
         )
-    )
-    project_rows = by_variant["project (dagster CLI)"][0].rows
-    dlt_rows = by_variant["dlt"][0].rows
+    project_rows = next(iter(rs[0].rows for name, rs in by_variant.items() if name.startswith("project")), {})
+    dlt_rows = by_variant["dlt"][0].rows if "dlt" in by_variant else {}
     result.notes += [
         f"Scale: {days} days x {per_day:,} invoices ({invoices:,} invoices), pages of {page_size}; "
         f"{repeats} alternating rounds; simulator pages cached before the first timed run.",
@@ -318,9 +332,23 @@ def run(
         "wall": wall,
         "peak": peak,
         "runs": [r.__dict__ for r in runs],
-        "faulted": faulted.__dict__,
+        "faulted": faulted.__dict__ if faulted else None,
         "scale": {size: r.__dict__ for size, r in scale.items()},
         "scale_days": scale_days,
         "invoices": invoices,
     }
     return result
+
+
+if __name__ == "__main__":  # python -m benchmarks.e2e --only cli,dlt --repeats 1 (a quick look; prints only)
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--only", default="cli,lambda,dlt,faults,scale")
+    parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--days", type=int, default=14)
+    parser.add_argument("--per-day", type=int, default=2_000)
+    args = parser.parse_args()
+    section = run(args.repeats, args.days, args.per_day, 100, print, only=args.only.split(","))
+    for figure in section.figures:
+        print(figure.name, figure.value, figure.target, figure.passed, figure.note)

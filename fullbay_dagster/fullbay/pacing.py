@@ -120,11 +120,7 @@ class AdaptivePacer:
         if latency is None:
             return False
         baseline = self._baseline
-        slow = (
-            baseline is not None
-            and latency > baseline * self.slow_factor
-            and latency > baseline + SLOW_MARGIN
-        )
+        slow = baseline is not None and latency > baseline * self.slow_factor and latency > baseline + SLOW_MARGIN
         # Slow answers move the average too, so a service that stays slower becomes the new normal.
         self._baseline = latency if baseline is None else baseline + EWMA_WEIGHT * (latency - baseline)
         if slow:
