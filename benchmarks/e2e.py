@@ -26,7 +26,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
@@ -101,10 +101,8 @@ def measure(command: Sequence[str], env: dict[str, str], timeout: float, cwd: Pa
                 except psutil.NoSuchProcess:
                     return
                 for member in members:
-                    try:
+                    with suppress(psutil.NoSuchProcess):
                         total += member.memory_info().rss
-                    except psutil.NoSuchProcess:
-                        pass
                 peak = max(peak, total)
                 done.wait(0.02)
 
@@ -245,9 +243,7 @@ def run(
             for name, function in order:
                 done = function()
                 runs.append(done)
-                log(
-                    f"[e2e] {repeat + 1}/{repeats} {name}: {done.seconds:.1f} s, peak {done.peak_mib:.0f} MiB, {done.rows}"
-                )
+                log(f"[e2e] {repeat + 1}/{repeats} {name}: {done.seconds:.1f} s, {done.peak_mib:.0f} MiB, {done.rows}")
         faulted = None
         if "faults" in only:
             _sim_config(sim_url, **FAULTS)
