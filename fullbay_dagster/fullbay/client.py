@@ -135,6 +135,9 @@ class Page:
     total_pages: int
     total_count: int
     records: list[dict[str, Any]]
+    # False when the body held what strict JSON cannot (NaN, Infinity, huge integers,
+    # lone surrogates): writers must then use the standard library to keep it as is.
+    strict: bool = True
 
 
 def _validate_ip(value: str, source: str) -> str:
@@ -144,15 +147,28 @@ def _validate_ip(value: str, source: str) -> str:
         raise FullbayPermanentError(f"{source} is not an IP address: {value.strip()[:60]!r}") from None
 
 
+_LONG_DIGITS = re.compile(rb"\d{19}")  # may not fit 64 bits (a false alarm only costs speed)
+
+
+class LenientBody(dict[str, Any]):
+    """A body that only the standard library's parser could read (see parse_json)."""
+
+
 def parse_json(content: bytes | str) -> Any:
     """orjson (several times faster than the standard library on Fullbay's large
     pages, and well kept) for strict JSON; what it refuses (NaN, Infinity, integers
     beyond 64 bits, lone surrogates) goes to the standard library, which reads them
-    as it always did, so a record's content and hash never depend on the parser."""
-    try:
-        return orjson.loads(content)
-    except orjson.JSONDecodeError:
-        return json.loads(content)
+    as it always did, so a record's content and hash never depend on the parser.
+    Objects read that way come back as LenientBody."""
+    raw = content.encode("utf-8", "surrogatepass") if isinstance(content, str) else content
+    # orjson reads integers beyond 64 bits as floats; json keeps them exact.
+    if not _LONG_DIGITS.search(raw):
+        try:
+            return orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            pass
+    value = json.loads(content)
+    return LenientBody(value) if isinstance(value, dict) else value
 
 
 def _parse_retry_after(value: str | None) -> float | None:
@@ -425,7 +441,7 @@ class FullbayClient:
                     keyed += 1
                     keys.add(str(record["primaryKey"]))
             self.stats.add(pages=1, records=len(records))
-            yield Page(start, end, page, pages, count, records)
+            yield Page(start, end, page, pages, count, records, strict=not isinstance(body, LenientBody))
             if page >= pages:
                 break
             page += 1

@@ -15,7 +15,9 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import IO, Any
 
-from fullbay_dagster.fullbay.client import FullbayClient
+import orjson
+
+from fullbay_dagster.fullbay.client import FullbayClient, parse_json
 from fullbay_dagster.fullbay.errors import FullbayError, FullbayTransientError
 from fullbay_dagster.fullbay.windows import date_windows, days_in
 
@@ -33,9 +35,9 @@ class SpoolResult:
         return self.directory / f"{day.isoformat()}.jsonl"
 
     def records(self, day: date) -> Iterator[dict[str, Any]]:
-        with self.path(day).open(encoding="utf-8") as handle:
+        with self.path(day).open("rb") as handle:
             for line in handle:
-                yield json.loads(line)
+                yield parse_json(line)
 
 
 def fetch_windows(client: FullbayClient, start: date, end: date, spool: SpoolResult) -> Iterator[list[date]]:
@@ -79,21 +81,33 @@ def _fetch_window(client: FullbayClient, start: date, end: date, spool: SpoolRes
 def _write_window(client: FullbayClient, start: date, end: date, spool: SpoolResult) -> dict[date, int]:
     days = days_in(start, end)
     counts = dict.fromkeys(days, 0)
-    handles: dict[date, IO[str]] = {day: spool.path(day).open("w", encoding="utf-8") for day in days}
+    handles: dict[date, IO[bytes]] = {day: spool.path(day).open("wb") for day in days}
     try:
         for page in client.iter_window_pages(start, end):
+            dump = _dump if page.strict else _dump_lenient
             for record in page.records:
                 day = _record_day(record)
                 if day not in handles:
                     # Outside the window we asked for (or no usable date): keep it with the
                     # window's first day, where the loader quarantines it with the reason.
                     day = start
-                handles[day].write(json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n")
+                handles[day].write(dump(record))
                 counts[day] += 1
     finally:
         for handle in handles.values():
             handle.close()
     return counts
+
+
+def _dump(record: Any) -> bytes:
+    # orjson: a page's records are written several times faster than with json.dumps.
+    # Only for pages orjson itself parsed: it would write NaN as null.
+    return orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE)
+
+
+def _dump_lenient(record: Any) -> bytes:
+    # ASCII with escapes: NaN stays NaN and a lone surrogate stays itself when read back.
+    return (json.dumps(record, ensure_ascii=True, separators=(",", ":")) + "\n").encode("ascii")
 
 
 def _record_day(record: Any) -> date | None:
