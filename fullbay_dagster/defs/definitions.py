@@ -13,6 +13,7 @@ from dagster import (
     Definitions,
     EnvVar,
     define_asset_job,
+    in_process_executor,
 )
 
 from fullbay_dagster.defs.alerts import build_failure_sensor, build_freshness
@@ -93,6 +94,11 @@ def build_definitions(settings: Settings) -> Definitions:
         schedules=[schedule],
         sensors=sensors,
         resources=build_resources(settings),
+        # The three steps run one after the other: in one process they share the
+        # loaded code and the database pool instead of starting a Python process
+        # (Dagster imports, definitions, a connection) per step; half the memory of
+        # a run and seconds less per run, for `dagster asset materialize` too.
+        executor=in_process_executor,
     )
 
 
