@@ -9,7 +9,6 @@ does not grow with the size of a day.
 from __future__ import annotations
 
 import ipaddress
-import json
 import logging
 import re
 import threading
@@ -20,7 +19,6 @@ from datetime import date, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, Protocol
 
-import orjson
 import requests
 from requests.adapters import HTTPAdapter
 from tenacity import (
@@ -40,6 +38,7 @@ from fullbay_dagster.fullbay.errors import (
     FullbayPermanentError,
     FullbayTransientError,
 )
+from fullbay_dagster.fullbay.jsonio import LenientBody, parse_json
 from fullbay_dagster.fullbay.pacing import AdaptivePacer
 from fullbay_dagster.fullbay.redaction import install_urllib3_redaction, redact
 from fullbay_dagster.fullbay.windows import MAX_WINDOW_DAYS, date_windows
@@ -145,33 +144,6 @@ def _validate_ip(value: str, source: str) -> str:
         return str(ipaddress.ip_address(value.strip()))
     except ValueError:
         raise FullbayPermanentError(f"{source} is not an IP address: {value.strip()[:60]!r}") from None
-
-
-# 19 digits in a row may not fit 64 bits (a false alarm, e.g. in a string, only costs speed).
-_DIGITS_TO_ZERO = bytes.maketrans(b"123456789", b"000000000")
-_NINETEEN_DIGITS = b"0" * 19
-
-
-class LenientBody(dict[str, Any]):
-    """A body that only the standard library's parser could read (see parse_json)."""
-
-
-def parse_json(content: bytes | str) -> Any:
-    """orjson (several times faster than the standard library on Fullbay's large
-    pages, and well kept) for strict JSON; what it refuses (NaN, Infinity, integers
-    beyond 64 bits, lone surrogates) goes to the standard library, which reads them
-    as it always did, so a record's content and hash never depend on the parser.
-    Objects read that way come back as LenientBody."""
-    raw = content.encode("utf-8", "surrogatepass") if isinstance(content, str) else content
-    # orjson reads integers beyond 64 bits as floats; json keeps them exact. Finding
-    # 19 digits in a row this way is ~30x faster than a regular expression.
-    if _NINETEEN_DIGITS not in raw.translate(_DIGITS_TO_ZERO):
-        try:
-            return orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            pass
-    value = json.loads(content)
-    return LenientBody(value) if isinstance(value, dict) else value
 
 
 def _parse_retry_after(value: str | None) -> float | None:

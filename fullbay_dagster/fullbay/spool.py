@@ -7,7 +7,6 @@ inside a database transaction. Files keep memory flat however large a day is.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -15,10 +14,9 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import IO, Any
 
-import orjson
-
-from fullbay_dagster.fullbay.client import FullbayClient, parse_json
+from fullbay_dagster.fullbay.client import FullbayClient
 from fullbay_dagster.fullbay.errors import FullbayError, FullbayTransientError
+from fullbay_dagster.fullbay.jsonio import dump_record, parse_record
 from fullbay_dagster.fullbay.windows import date_windows, days_in
 
 WINDOW_ATTEMPTS = 3  # a window whose totals shift under us is fetched again from page 1
@@ -37,7 +35,7 @@ class SpoolResult:
     def records(self, day: date) -> Iterator[dict[str, Any]]:
         with self.path(day).open("rb") as handle:
             for line in handle:
-                yield parse_json(line)
+                yield parse_record(line)
 
 
 def fetch_windows(client: FullbayClient, start: date, end: date, spool: SpoolResult) -> Iterator[list[date]]:
@@ -84,30 +82,18 @@ def _write_window(client: FullbayClient, start: date, end: date, spool: SpoolRes
     handles: dict[date, IO[bytes]] = {day: spool.path(day).open("wb") for day in days}
     try:
         for page in client.iter_window_pages(start, end):
-            dump = _dump if page.strict else _dump_lenient
             for record in page.records:
                 day = _record_day(record)
                 if day not in handles:
                     # Outside the window we asked for (or no usable date): keep it with the
                     # window's first day, where the loader quarantines it with the reason.
                     day = start
-                handles[day].write(dump(record))
+                handles[day].write(dump_record(record, page.strict))
                 counts[day] += 1
     finally:
         for handle in handles.values():
             handle.close()
     return counts
-
-
-def _dump(record: Any) -> bytes:
-    # orjson: a page's records are written several times faster than with json.dumps.
-    # Only for pages orjson itself parsed: it would write NaN as null.
-    return orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE)
-
-
-def _dump_lenient(record: Any) -> bytes:
-    # ASCII with escapes: NaN stays NaN and a lone surrogate stays itself when read back.
-    return (json.dumps(record, ensure_ascii=True, separators=(",", ":")) + "\n").encode("ascii")
 
 
 def _record_day(record: Any) -> date | None:
