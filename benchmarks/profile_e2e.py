@@ -39,7 +39,7 @@ def _where(path: str) -> str:
     return Path(path).name
 
 
-def summarise(raw: Path, top: int = 25) -> str:
+def summarise(raw: Path, top: int = 25, main_only: bool = False) -> str:
     """py-spy's raw (collapsed) stacks -> two tables of sample shares."""
     by_project: Counter[str] = Counter()
     by_leaf: Counter[str] = Counter()
@@ -49,6 +49,8 @@ def summarise(raw: Path, top: int = 25) -> str:
         if not count_text.isdigit():
             continue
         count = int(count_text)
+        if main_only and "MainThread" not in stack.split(";", 2)[1]:
+            continue
         total += count
         frames = [m for m in (_FRAME.match(f) for f in stack.split(";")) if m]
         project = [f for f in frames if "fullbay_dagster/" in f.group("path")]
@@ -74,6 +76,10 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--per-day", type=int, default=2000)
     parser.add_argument("--page-size", type=int, default=100)
     parser.add_argument("--raw", type=Path, help="keep py-spy's collapsed stacks here")
+    parser.add_argument(
+        "--idle", action="store_true", help="sample waiting threads too (wall time: database and network waits)"
+    )
+    parser.add_argument("--main-thread", action="store_true", help="only the main thread (the critical path)")
     args = parser.parse_args(argv)
     spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
     first, last = FIRST_DAY, FIRST_DAY + timedelta(days=args.days - 1)
@@ -91,7 +97,7 @@ def main(argv: list[str]) -> int:
         raw = args.raw or Path(home) / "stacks.txt"
         command = [
             spy, "record", "--subprocesses", "--threads", "--format", "raw", "--rate", "100",
-            "--output", str(raw), "--",
+            "--output", str(raw), *(["--idle"] if args.idle else []), "--",
             sys.executable, "-m", "dagster", "asset", "materialize", "-m", "fullbay_dagster",
             "--select", "*", "--partition-range", f"{first}...{last}",
         ]  # fmt: skip
@@ -100,7 +106,7 @@ def main(argv: list[str]) -> int:
         print(f"exit {done.returncode}, wall {time.perf_counter() - started:.1f} s (under the profiler)")
         if done.returncode != 0:
             print(done.stderr[-3000:])
-        print(summarise(raw))
+        print(summarise(raw, main_only=args.main_thread))
     return 0
 
 
