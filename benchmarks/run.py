@@ -32,7 +32,7 @@ SIZES = {
         "backfill_page_size": 500,
         "backfill_alt_page_size": 50,
         "startup_repeats": 5,
-        "e2e_repeats": 3,
+        "e2e_repeats": 2,
         "e2e_days": 14,
         "e2e_per_day": 2_000,
         "e2e_scale_days": 2,
