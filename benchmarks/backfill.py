@@ -1,8 +1,8 @@
 """A year's backfill in one run vs one day at a time.
 
 Both sides talk to the simulator (its own process, ``--latency 0.1``: 100 ms per
-request) with the same client pacing (``min_interval``, the resource default of
-0.3 s between calls), and write with the same loader into a fresh database.
+request) with the same client pacing (adaptive, floor ``min_interval`` at its
+default, 0 s), and write with the same loader into a fresh database.
 
 * single run: the real ``fullbay_daily_job`` over the whole range (range tags) in a
   fresh process; the raw step fetches 7-day windows, ``max_in_flight`` (2) at once,

@@ -6,7 +6,7 @@ them. The deployed-only sensors and freshness checks join when ENVIRONMENT says 
 
 import os
 
-from dagster import Definitions, colored_console_logger
+from dagster import Definitions, colored_console_logger, in_process_executor
 
 from fullbay_dagster.defs.alerts import freshness_checks, freshness_sensor, fullbay_run_failure_alert
 from fullbay_dagster.defs.assets import fullbay_invoices_api, ingestion_metadata, normalise_work_orders, raw_work_orders
@@ -30,4 +30,9 @@ defs = Definitions(
     resources=resources_from_env(SETTINGS),
     # Every job, the CLI's and the UI's too, logs at LOG_LEVEL (INFO by default), not DEBUG.
     loggers={"console": colored_console_logger.configured({"log_level": os.environ.get("LOG_LEVEL") or "INFO"})},
+    # The steps run one after the other: in one process they share the loaded code and
+    # the database pool instead of starting a Python process (Dagster imports,
+    # definitions, a connection) per step; half the memory of a run and seconds less
+    # per run, for `dagster asset materialize` too.
+    executor=in_process_executor,
 )

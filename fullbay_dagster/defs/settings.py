@@ -133,7 +133,15 @@ class ClientTuning(Config):
     total_deadline: float | None = Field(default=None, gt=0, description="seconds one call may take with retries")
     max_attempts: int | None = Field(default=None, ge=1, description="attempts per call")
     retry_after_cap: float | None = Field(default=None, ge=0, description="longest Retry-After honoured, seconds")
-    min_interval: float | None = Field(default=None, ge=0, description="floor of seconds between two calls")
+    min_interval: float | None = Field(
+        default=None, ge=0, description="floor of seconds between two calls, even while Fullbay answers promptly (0)"
+    )
+    max_interval: float | None = Field(
+        default=None, gt=0, description="ceiling of the gap between calls while backing off, seconds (30)"
+    )
+    slow_factor: float | None = Field(
+        default=None, gt=1, description="an answer this many times slower than usual counts as pushback (4)"
+    )
     max_in_flight: int | None = Field(default=None, ge=1, description="calls (7-day windows) in flight at once")
     step_retries: int | None = Field(default=None, ge=0, description="Dagster retries of the fetch step (default 3)")
     step_retry_wait: float | None = Field(default=None, ge=0, description="seconds before such a retry (default 60)")
