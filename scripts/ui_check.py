@@ -31,17 +31,11 @@ from pathlib import Path
 
 from playwright.sync_api import Page, sync_playwright
 
+from fullbay_dagster.defs.tables import TABLES
+
 ROOT = Path(__file__).resolve().parent.parent
 SHOTS = ROOT / "docs" / "ui"
-TABLE_ASSETS = [
-    "raw_work_orders",
-    "work_orders",
-    "work_order_lines",
-    "quarantine",
-    "field_issues",
-    "schema_fields",
-    "ingestion_metadata",
-]
+TABLE_ASSETS = list(TABLES)  # every table the pipeline writes
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",

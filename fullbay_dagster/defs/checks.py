@@ -34,7 +34,6 @@ from fullbay_dagster.defs.partitions import daily_partitions, partition_days
 from fullbay_dagster.defs.resources import WarehouseResource
 from fullbay_dagster.warehouse import quality
 from fullbay_dagster.warehouse.schema import (
-    ingestion_metadata,
     quarantine,
     raw_work_orders,
     work_order_lines,
@@ -153,28 +152,16 @@ def _rows_match_api_count(engine: Engine, day: date) -> tuple[bool, dict[str, An
         live = connection.execute(
             select(func.count()).where(work_orders.c.invoice_date == day, work_orders.c.deleted_at.is_(None))
         ).scalar_one()
-        latest = connection.execute(
-            select(
-                ingestion_metadata.c.dagster_run_id,
-                ingestion_metadata.c.api_record_count,
-                ingestion_metadata.c.records_quarantined,
-            )
-            .where(
-                ingestion_metadata.c.partition_key == day.isoformat(),
-                ingestion_metadata.c.api_record_count.is_not(None),
-            )
-            .order_by(ingestion_metadata.c.start_time.desc())
-            .limit(1)
-        ).first()
+    latest = quality.quarantine_share(engine, day)
     if latest is None:
         return False, {"live_rows": live, "problem": "no run has recorded what the API returned for this day"}
-    expected = latest.api_record_count - latest.records_quarantined
+    expected = latest.api_records - latest.quarantined
     return live == expected, {
         "live_rows": live,
-        "api_records": latest.api_record_count,
-        "quarantined": latest.records_quarantined,
+        "api_records": latest.api_records,
+        "quarantined": latest.quarantined,
         "expected_rows": expected,
-        "run_compared": latest.dagster_run_id or "",
+        "run_compared": latest.run_id,
         "next_step": "Re-materialize the day; if it persists compare fullbay_raw_work_orders with the API answer.",
     }
 

@@ -66,6 +66,7 @@ class QuarantineShare:
     day: str
     api_records: int
     quarantined: int
+    run_id: str  # the Dagster run whose counts these are
 
     @property
     def share(self) -> float:
@@ -77,7 +78,11 @@ def quarantine_share(engine: Engine, day: date) -> QuarantineShare | None:
     API returned and how many were quarantined (None if no run has fetched the day)."""
     with engine.connect() as connection:
         row = connection.execute(
-            select(ingestion_metadata.c.api_record_count, ingestion_metadata.c.records_quarantined)
+            select(
+                ingestion_metadata.c.api_record_count,
+                ingestion_metadata.c.records_quarantined,
+                ingestion_metadata.c.dagster_run_id,
+            )
             .where(
                 ingestion_metadata.c.partition_key == day.isoformat(),
                 ingestion_metadata.c.api_record_count.is_not(None),
@@ -87,7 +92,9 @@ def quarantine_share(engine: Engine, day: date) -> QuarantineShare | None:
         ).first()
     if row is None:
         return None
-    return QuarantineShare(day.isoformat(), int(row.api_record_count or 0), int(row.records_quarantined or 0))
+    return QuarantineShare(
+        day.isoformat(), int(row.api_record_count or 0), int(row.records_quarantined or 0), row.dagster_run_id or ""
+    )
 
 
 @dataclass
