@@ -85,9 +85,9 @@ def single_run(days: int, per_day: int, page_size: int, as_of: str) -> dict[str,
         return {
             "seconds": report["run_seconds"],
             "wall_seconds": wall,
-            "requests": raw_meta.get("api_requests"),
-            "raw_seconds": raw_meta.get("duration_seconds"),
-            "work_orders_seconds": report["metadata"].get("work_orders", {}).get("duration_seconds"),
+            "requests": raw_meta.get("run_api_requests"),
+            "raw_seconds": raw_meta.get("run_duration_seconds"),
+            "work_orders_seconds": report["metadata"].get("work_orders", {}).get("run_duration_seconds"),
             "checksums": _checksums(url),
         }
 
