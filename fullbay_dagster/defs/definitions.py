@@ -6,7 +6,7 @@ them. The deployed-only sensors and freshness checks join when ENVIRONMENT says 
 
 import os
 
-from dagster import Definitions, colored_console_logger, in_process_executor
+from dagster import Definitions, colored_console_logger
 
 from fullbay_dagster.defs.alerts import freshness_checks, freshness_sensor, fullbay_run_failure_alert
 from fullbay_dagster.defs.assets import fullbay_invoices_api, ingestion_metadata, normalise_work_orders, raw_work_orders
@@ -30,9 +30,10 @@ defs = Definitions(
     resources=resources_from_env(SETTINGS),
     # Every job, the CLI's and the UI's too, logs at LOG_LEVEL (INFO by default), not DEBUG.
     loggers={"console": colored_console_logger.configured({"log_level": os.environ.get("LOG_LEVEL") or "INFO"})},
-    # The steps run one after the other: in one process they share the loaded code and
-    # the database pool instead of starting a Python process (Dagster imports,
-    # definitions, a connection) per step; half the memory of a run and seconds less
-    # per run, for `dagster asset materialize` too.
-    executor=in_process_executor,
+    # The default multiprocess executor, on purpose: with every step in the run's own
+    # process (in_process_executor, measured in docs/benchmarks.md: a third less memory),
+    # a run killed with SIGKILL leaves its fullbay_api pool slot and its running rows
+    # with no process alive to release them, and the next run of its days waits on the
+    # slot forever without a daemon. A step in its own process notices that its run
+    # is gone and cleans up (defs/runs.py RunGuard).
 )
