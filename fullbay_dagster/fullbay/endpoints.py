@@ -22,6 +22,29 @@ from fullbay_dagster.fullbay.windows import MAX_WINDOW_DAYS
 
 
 @dataclass(frozen=True)
+class Typed:
+    """A typed column and the field (dotted path) it is read from; a value that does
+    not parse is NULL there and a row of ``fullbay_field_issues``."""
+
+    column: str
+    path: str
+    kind: str  # id | text | number | date
+
+
+def _t(column: str, path: str, kind: str = "text") -> Typed:
+    return Typed(column, path, kind)
+
+
+_CUSTOMER = (_t("customer_id", "Customer.customerId", "id"), _t("customer_title", "Customer.title"))
+_VENDOR_LINES = (
+    _t("part_number", "partNumber"),
+    _t("description", "description"),
+    _t("quantity", "quantity", "number"),
+    _t("cost", "cost", "number"),
+)
+
+
+@dataclass(frozen=True)
 class Endpoint:
     """What differs between Fullbay's date-windowed endpoints."""
 
@@ -33,9 +56,20 @@ class Endpoint:
     #: Fields that may date a record (seen in one client or the simulator): documentation
     #: and a hint for reading ``fullbay_schema_fields``; never used to place records.
     date_candidates: tuple[str, ...] = ()
-    #: Nested lists whose items become line rows.
-    line_lists: tuple[str, ...] = ()
+    #: Typed columns of ``fullbay_<name>``; every other field stays in raw_data.
+    columns: tuple[Typed, ...] = ()
+    #: The nested list whose items become rows of ``fullbay_<name>_lines``, and their columns.
+    lines_path: str | None = None
+    line_columns: tuple[Typed, ...] = ()
     evidence: str = ""
+
+    @property
+    def table(self) -> str:
+        return f"fullbay_{self.name}"
+
+    @property
+    def lines_table(self) -> str | None:
+        return f"fullbay_{self.name}_lines" if self.lines_path else None
 
     @property
     def window_days(self) -> int:
@@ -47,46 +81,86 @@ INVOICES = Endpoint(
     "invoices",
     "getInvoices.php",
     date_field="invoiceDate",
-    line_lists=("ServiceOrder.Complaints[].Corrections[].Parts[]",),
+    # Invoices keep their own tables (fullbay_raw_work_orders, fullbay_work_orders and
+    # fullbay_work_order_lines), described in fields.MAPPED.
     evidence="H: filters on invoice date; ~28k real invoices",
 )
 CUSTOMER_PAYMENTS = Endpoint(
     "customer_payments",
     "getCustomerPayments.php",
     date_candidates=("paymentDate", "created"),
+    columns=(
+        *_CUSTOMER,
+        _t("amount", "amount", "number"),
+        _t("invoice_fullbay_id", "invoicePrimaryKey", "id"),
+        _t("payment_method", "paymentMethod"),
+    ),
     evidence="H: name, windows, paging; fields unknown",
 )
 CUSTOMER_CREDITS = Endpoint(
     "customer_credits",
     "getCustomerCredits.php",
     date_candidates=("creditDate", "created"),
+    columns=(
+        *_CUSTOMER,
+        _t("amount", "amount", "number"),
+        _t("invoice_fullbay_id", "invoicePrimaryKey", "id"),
+        _t("credit_number", "creditNumber"),
+    ),
     evidence="H: name, windows, paging; fields unknown",
 )
 ADJUSTMENTS = Endpoint(
     "adjustments",
     "getAdjustments.php",
     date_candidates=("adjustmentDate", "created"),
+    columns=(
+        _t("part_number", "partNumber"),
+        _t("quantity", "quantity", "number"),
+        _t("cost", "cost", "number"),
+        _t("reason", "reason"),
+    ),
     evidence="H: inventory movements; L: no shopTitle",
 )
 COUNTER_SALES = Endpoint(
     "counter_sales",
     "getCounterSales.php",
     date_candidates=("saleDate", "created"),
-    line_lists=("Parts[]",),
+    columns=(
+        *_CUSTOMER,
+        _t("sale_number", "saleNumber"),
+        _t("sub_total", "subTotal", "number"),
+        _t("tax_total", "taxTotal", "number"),
+        _t("total", "total", "number"),
+    ),
+    lines_path="Parts",
+    line_columns=(*_VENDOR_LINES[:3], _t("price", "price", "number")),
     evidence="H: name, windows, paging; fields unknown",
 )
 VENDOR_BILLS = Endpoint(
     "vendor_bills",
     "getVendorBills.php",
     date_candidates=("billDate",),
-    line_lists=("Lines[]",),
+    columns=(
+        _t("bill_number", "billNumber"),
+        _t("vendor_title", "Vendor.title"),
+        _t("amount", "amount", "number"),
+        _t("status", "status"),
+    ),
+    lines_path="Lines",
+    line_columns=_VENDOR_LINES,
     evidence="L (one client, unverified): primaryKey, billNumber, billDate, amount, Vendor.title, Lines[]",
 )
 VENDOR_CREDITS = Endpoint(
     "vendor_credits",
     "getVendorCredits.php",
     date_candidates=("creditDate", "billDate"),
-    line_lists=("Lines[]",),
+    columns=(
+        _t("credit_number", "creditNumber"),
+        _t("vendor_title", "Vendor.title"),
+        _t("amount", "amount", "number"),
+    ),
+    lines_path="Lines",
+    line_columns=_VENDOR_LINES,
     evidence="H: name, windows, paging; fields unknown",
 )
 
@@ -131,7 +205,10 @@ def selected_endpoints(
     env = os.environ if env is None else env
     chosen = env.get("FULLBAY_ENDPOINTS", "") if chosen is None else chosen
     date_fields = env.get("FULLBAY_DATE_FIELDS", "") if date_fields is None else date_fields
-    confirmed = {_lookup(name, "FULLBAY_DATE_FIELDS").name: field for name, field in _pairs(date_fields, "FULLBAY_DATE_FIELDS").items()}
+    confirmed = {
+        _lookup(name, "FULLBAY_DATE_FIELDS").name: field
+        for name, field in _pairs(date_fields, "FULLBAY_DATE_FIELDS").items()
+    }
     names = [part for part in (p.strip() for p in chosen.split(",")) if part]
     picked = [_lookup(n, "FULLBAY_ENDPOINTS") for n in names] if names and names != ["all"] else ENDPOINTS.values()
     out: list[Endpoint] = []
@@ -141,3 +218,7 @@ def selected_endpoints(
         field = confirmed.get(endpoint.name)
         out.append(replace(endpoint, date_field=field) if field else endpoint)
     return out
+
+
+#: The endpoints that share the generic tables (invoices keep theirs).
+GENERIC_ENDPOINTS: tuple[Endpoint, ...] = tuple(e for e in ENDPOINTS.values() if e is not INVOICES)
