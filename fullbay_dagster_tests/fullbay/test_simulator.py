@@ -559,6 +559,7 @@ def test_request_log_and_log_lines_hold_no_secrets(sim: Simulator, caplog: pytes
         get(sim)
     log = sim.requests()
     assert log[0] == {
+        "endpoint": "getInvoices.php",
         "startDate": "2025-03-01",
         "endDate": "2025-03-02",
         "page": 2,
