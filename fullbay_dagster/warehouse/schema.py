@@ -273,3 +273,20 @@ def _endpoint_tables() -> tuple[dict[str, Table], dict[str, Table]]:
 
 
 endpoint_tables, endpoint_line_tables = _endpoint_tables()
+
+receivables = Table(
+    "fullbay_receivables",
+    metadata,
+    Column("customer_key", String(200), primary_key=True, comment="customer_id, or name:<title> without one"),
+    Column("customer_id", String(64)),
+    Column("customer_name", Text),
+    Column("current", Money, nullable=False, comment="open, not yet past due"),
+    Column("days_1_30", Money, nullable=False),
+    Column("days_31_60", Money, nullable=False),
+    Column("days_61_90", Money, nullable=False),
+    Column("days_90_plus", Money, nullable=False),
+    Column("open_balance", Money, nullable=False),
+    Column("as_of", Date, nullable=False),
+    Column("computed_at", Timestamp(), nullable=False),
+    comment="Open balance by customer, aged by days past due (invoices less the payments loaded since).",
+)

@@ -189,11 +189,28 @@ def upgrade() -> None:
 
     with op.batch_alter_table('fullbay_quarantine', schema=None) as batch_op:
         batch_op.add_column(sa.Column('endpoint', sa.String(length=40), server_default='invoices', nullable=False, comment='which endpoint sent it; record_hash of other endpoints includes this name'))
-
-    
+    op.create_table(
+        "fullbay_receivables",
+        sa.Column(
+            "customer_key", sa.String(length=200), nullable=False, comment="customer_id, or name:<title> without one"
+        ),
+        sa.Column("customer_id", sa.String(length=64), nullable=True),
+        sa.Column("customer_name", sa.Text(), nullable=True),
+        sa.Column("current", sa.Numeric(precision=16, scale=4), nullable=False, comment="open, not yet past due"),
+        sa.Column("days_1_30", sa.Numeric(precision=16, scale=4), nullable=False),
+        sa.Column("days_31_60", sa.Numeric(precision=16, scale=4), nullable=False),
+        sa.Column("days_61_90", sa.Numeric(precision=16, scale=4), nullable=False),
+        sa.Column("days_90_plus", sa.Numeric(precision=16, scale=4), nullable=False),
+        sa.Column("open_balance", sa.Numeric(precision=16, scale=4), nullable=False),
+        sa.Column("as_of", sa.Date(), nullable=False),
+        sa.Column("computed_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("customer_key"),
+        comment="Open balance by customer, aged by days past due (invoices less the payments loaded since).",
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("fullbay_receivables")
     
     with op.batch_alter_table('fullbay_quarantine', schema=None) as batch_op:
         batch_op.drop_column('endpoint')
