@@ -111,3 +111,20 @@ def test_a_refused_endpoint_fails_alone(simulator: Simulator) -> None:
     with pytest.raises(FullbayAuthError, match=r"getVendorBills\.php"):
         _all(client, "getVendorBills.php", AS_OF, AS_OF)
     assert _all(client, "getVendorCredits.php", AS_OF - timedelta(days=6), AS_OF)
+
+
+@pytest.mark.parametrize("endpoint", GENERIC_ENDPOINTS, ids=[e.name for e in GENERIC_ENDPOINTS])
+def test_faults_are_retried_the_same_way_on_every_endpoint(
+    simulator: Simulator, tmp_path: Path, endpoint: Endpoint
+) -> None:
+    simulator.configure(as_of=AS_OF, retry_after=0)
+    (tmp_path / "clean").mkdir()
+    (tmp_path / "faulty").mkdir()
+    clean = fetch_range(_client(simulator), AS_OF - timedelta(days=2), AS_OF, tmp_path / "clean", endpoint)
+    simulator.clear_requests()
+    simulator.queue_faults("500", "429", "fail", "malformed", None, "503")
+    faulty = fetch_range(_client(simulator), AS_OF - timedelta(days=2), AS_OF, tmp_path / "faulty", endpoint)
+    assert [r["fault"] for r in simulator.requests()][:4] == ["500", "429", "fail", "malformed"]
+    assert faulty.counts == clean.counts
+    for day in clean.counts:
+        assert list(faulty.records(day)) == list(clean.records(day))
