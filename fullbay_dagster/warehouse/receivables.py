@@ -87,10 +87,10 @@ def compute(engine: Engine, as_of: date) -> list[CustomerReceivable]:
 
 
 def store(engine: Engine, as_of: date, rows: list[CustomerReceivable], now: datetime | None = None) -> None:
-    """Replace ``fullbay_receivables`` with ``rows`` in one transaction."""
+    """Replace the rows of ``as_of`` in ``fullbay_receivables`` in one transaction."""
     now = now or datetime.now(UTC)
     with engine.begin() as connection:
-        connection.execute(delete(receivables))
+        connection.execute(delete(receivables).where(receivables.c.as_of == as_of))
         insert_new(
             connection,
             receivables,

@@ -286,7 +286,7 @@ receivables = Table(
     Column("days_61_90", Money, nullable=False),
     Column("days_90_plus", Money, nullable=False),
     Column("open_balance", Money, nullable=False),
-    Column("as_of", Date, nullable=False),
+    Column("as_of", Date, primary_key=True, comment="the day the aging is computed for (a daily partition)"),
     Column("computed_at", Timestamp(), nullable=False),
     comment="Open balance by customer, aged by days past due (invoices less the payments loaded since).",
 )

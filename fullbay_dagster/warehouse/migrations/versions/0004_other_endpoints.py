@@ -202,9 +202,9 @@ def upgrade() -> None:
         sa.Column("days_61_90", sa.Numeric(precision=16, scale=4), nullable=False),
         sa.Column("days_90_plus", sa.Numeric(precision=16, scale=4), nullable=False),
         sa.Column("open_balance", sa.Numeric(precision=16, scale=4), nullable=False),
-        sa.Column("as_of", sa.Date(), nullable=False),
+        sa.Column("as_of", sa.Date(), nullable=False, comment="the day the aging is computed for (a daily partition)"),
         sa.Column("computed_at", sa.DateTime(timezone=True), nullable=False),
-        sa.PrimaryKeyConstraint("customer_key"),
+        sa.PrimaryKeyConstraint("customer_key", "as_of"),
         comment="Open balance by customer, aged by days past due (invoices less the payments loaded since).",
     )
 
