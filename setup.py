@@ -18,6 +18,9 @@ setup(
         "dagster-postgres==0.29.27",
         "dagster-aws==0.29.27",
         "requests>=2.32,<3",
+        # Parses Fullbay's pages and writes the spool several times faster than the
+        # standard library's json (Rust, widely used, wheels for every platform).
+        "orjson>=3.10,<4",
         "tenacity>=9,<10",
         "pandas>=2.2,<4",
         "tabulate>=0.9",
@@ -38,6 +41,12 @@ setup(
             "moto[server,awslambda,ec2,ecs,secretsmanager,sns,sqs,cloudwatch,iam]==5.2.5",
             "cfn-lint==1.58.0",
             "matplotlib>=3.8",
+            # Dagster's `dg` CLI (dg dev, dg check defs, dg launch): same family as dagster
+            "dagster-dg-cli==1.13.27",
+            # scripts/ui_check.py drives the UI in the system's Chromium
+            "playwright>=1.40",
+            # benchmarks/e2e.py: peak RSS of each process tree
+            "psutil>=5.9",
         ]
     },
     entry_points={

@@ -64,11 +64,12 @@ checked = ["storage", "run_monitoring", "run_retries", "telemetry"]
 for section in ("run_coordinator", "compute_logs", "local_artifact_storage"):
     data = config[section]
     klass = getattr(importlib.import_module(data["module"]), data["class"])
-    check_section(section, data["config"], klass.config_type())
+    check_section(section, data.get("config") or {}, klass.config_type())
     checked.append(f"{section} ({data['class']})")
 
-coordinator = config["run_coordinator"]["config"]
-assert {"key": "fullbay/api", "value": "invoices", "limit": 1} in coordinator["tag_concurrency_limits"]
+# One step at a time calls Fullbay: the fullbay_api pool (the only pool) has limit 1.
+assert config["concurrency"]["pools"] == {"default_limit": 1, "granularity": "op"}, config["concurrency"]
+checked.append("concurrency (fullbay_api pool limit 1)")
 
 # 3. The run launcher. The ECS part is built for real (EcsRunLauncher's
 #    constructor checks run_task_kwargs and propagate_tags; it makes no AWS call

@@ -1,8 +1,8 @@
 """A year's backfill in one run vs one day at a time.
 
 Both sides talk to the simulator (its own process, ``--latency 0.1``: 100 ms per
-request) with the same client pacing (``min_interval``, the resource default of
-0.3 s between calls), and write with the same loader into a fresh database.
+request) with the same client pacing (adaptive, floor ``min_interval`` at its
+default, 0 s), and write with the same loader into a fresh database.
 
 * single run: the real ``fullbay_daily_job`` over the whole range (range tags) in a
   fresh process; the raw step fetches 7-day windows, ``max_in_flight`` (2) at once,
@@ -62,10 +62,12 @@ def _checksums(url: str) -> dict[str, str]:
 
 
 def _resource_defaults() -> dict[str, Any]:
-    from fullbay_dagster.defs.resources import FullbayAPIResource
+    from dataclasses import fields
 
-    fields = FullbayAPIResource.model_fields
-    return {name: fields[name].default for name in ("min_interval", "max_in_flight")}
+    from fullbay_dagster.fullbay.client import FullbayClientConfig
+
+    defaults = {f.name: f.default for f in fields(FullbayClientConfig)}
+    return {name: defaults[name] for name in ("min_interval", "max_in_flight")}
 
 
 def single_run(days: int, per_day: int, page_size: int, as_of: str) -> dict[str, Any]:
@@ -83,9 +85,9 @@ def single_run(days: int, per_day: int, page_size: int, as_of: str) -> dict[str,
         return {
             "seconds": report["run_seconds"],
             "wall_seconds": wall,
-            "requests": raw_meta.get("api_requests"),
-            "raw_seconds": raw_meta.get("duration_seconds"),
-            "work_orders_seconds": report["metadata"].get("work_orders", {}).get("duration_seconds"),
+            "requests": raw_meta.get("run_api_requests"),
+            "raw_seconds": raw_meta.get("run_duration_seconds"),
+            "work_orders_seconds": report["metadata"].get("work_orders", {}).get("run_duration_seconds"),
             "checksums": _checksums(url),
         }
 

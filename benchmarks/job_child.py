@@ -30,26 +30,32 @@ def main(argv: list[str]) -> int:
     first, last = argv[0], argv[1]
     started = time.perf_counter()
     from dagster import DagsterInstance
-    from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
-    from fullbay_dagster.defs.definitions import JOB_NAME, build_definitions
-    from fullbay_dagster.defs.settings import load_settings
+    from fullbay_dagster.defs.definitions import JOB_NAME, defs
+    from fullbay_dagster.defs.partitions import range_tags
 
-    job = build_definitions(load_settings()).resolve_job_def(JOB_NAME)
+    job = defs.resolve_job_def(JOB_NAME)
     ready = time.perf_counter()
     before = vm_status()
-    tags = {ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last}
+    tags = range_tags(first, last)
     with DagsterInstance.ephemeral() as instance:
         result = job.execute_in_process(instance=instance, tags=tags, raise_on_error=False)
     ended = time.perf_counter()
     metadata: dict[str, dict[str, object]] = {}
     for event in result.get_asset_materialization_events():
+        # One event per day: day counts are summed; run_* figures (the same on every
+        # day) are kept once, without the prefix, as the readers of this report expect.
         materialization = event.materialization
-        metadata[materialization.asset_key.to_user_string()] = {
-            key: value.value
-            for key, value in materialization.metadata.items()
-            if isinstance(value.value, (int, float, str)) and key != "preview"
-        }
+        merged = metadata.setdefault(materialization.asset_key.to_user_string(), {})
+        for key, value in materialization.metadata.items():
+            if not isinstance(value.value, (int, float, str)) or isinstance(value.value, bool):
+                continue
+            if key.startswith("run_"):
+                merged[key.removeprefix("run_")] = value.value
+            elif isinstance(value.value, int):
+                merged[key] = int(merged.get(key, 0)) + value.value  # type: ignore[call-overload]
+            else:
+                merged[key] = value.value
     errors = [
         str(event.message)[:2000]
         for event in result.all_events

@@ -172,11 +172,86 @@ def plot_backfill(result: SectionResult, path: Path) -> None:
     plt.close(fig)
 
 
+def plot_e2e(result: SectionResult, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    wall, peak = result.data["wall"], result.data["peak"]
+    names = list(wall)
+    labels = [name.replace(" (", "\n(") for name in names]
+    colors = ["#d62" if name == "dlt" else "#2a7" for name in names]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4.5))
+    for ax, values, unit, title in (
+        (left, [wall[n] for n in names], "s", "wall time (median)"),
+        (right, [peak[n] for n in names], "MiB", "peak RSS of the process tree (median)"),
+    ):
+        bars = ax.bar(labels, values, 0.55, color=colors)
+        for bar, value in zip(bars, values, strict=True):
+            ax.annotate(f"{value:,.1f} {unit}", (bar.get_x() + bar.get_width() / 2, value), ha="center", va="bottom")
+        ax.set_ylim(0, max(values) * 1.2)
+        ax.set_title(title)
+        ax.grid(axis="y", alpha=0.3)
+        ax.tick_params(axis="x", labelsize=8)
+    fig.suptitle(f"End to end: {result.data['invoices']:,} invoices from the simulator into PostgreSQL")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 PLOTS = {
     "load": ("benchmarks_load.png", plot_load, "Throughput per method"),
     "memory": ("benchmarks_memory.png", plot_memory, "Peak memory per day size"),
     "backfill": ("benchmarks_backfill.png", plot_backfill, "Backfill time"),
+    "e2e": ("benchmarks_e2e.png", plot_e2e, "End to end against dlt"),
 }
+
+
+E2E_START, E2E_END = "<!-- e2e:start (written by benchmarks/run.py) -->", "<!-- e2e:end -->"
+E2E_ANALYSIS = Path(__file__).resolve().parent / "e2e_analysis.md"
+
+
+def e2e_block(result: SectionResult, machine: dict[str, str], plot: Path | None) -> str:
+    """The end-to-end section of docs/benchmarks.md, between markers so that a run of
+    ``--only e2e`` replaces it alone."""
+    checked, failed = summary({"e2e": result})
+    parts = [
+        E2E_START,
+        f"## End to end against dlt ({checked - len(failed)} of {checked} targets met)",
+        "",
+        f"Measured {machine.get('date', '')} at commit {machine.get('code', '')}; load average at start "
+        f"{machine.get('load average at start (1/5/15 min)', '')} on {machine.get('cpu_count', '')} CPUs "
+        "(other work on the machine slows every variant alike: the variants alternate, so compare ratios).",
+        "",
+        markdown_table({"e2e": result}),
+        "",
+    ]
+    if plot is not None:
+        parts += [f"![End to end against dlt]({plot.name})", ""]
+    parts += [f"- {note}" for note in result.notes] + [""]
+    if E2E_ANALYSIS.exists():
+        parts += [E2E_ANALYSIS.read_text().strip(), ""]
+    parts.append(E2E_END)
+    return "\n".join(parts)
+
+
+def splice_e2e(path: Path, block: str) -> None:
+    """Put ``block`` in place of the end-to-end section of ``path`` (or append it)."""
+    text = path.read_text() if path.exists() else "# Benchmarks\n"
+    if E2E_START in text and E2E_END in text:
+        head, rest = text.split(E2E_START, 1)
+        text = head + block + rest.split(E2E_END, 1)[1]
+    else:
+        text = text.rstrip() + "\n\n" + block + "\n"
+    path.write_text(text)
+
+
+def existing_e2e(path: Path) -> str | None:
+    text = path.read_text() if path.exists() else ""
+    if E2E_START in text and E2E_END in text:
+        return E2E_START + text.split(E2E_START, 1)[1].split(E2E_END, 1)[0] + E2E_END
+    return None
 
 
 def write_plots(sections: dict[str, SectionResult], directory: Path) -> dict[str, Path]:

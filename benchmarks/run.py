@@ -18,10 +18,10 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: make `benchmarks` and the project importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks import backfill, load, memory, profile_loader, report, startup
+from benchmarks import backfill, e2e, load, memory, profile_loader, report, startup
 from benchmarks.common import ROOT, SectionResult, load_average, machine_info
 
-SECTIONS = ("load", "memory", "backfill", "startup")
+SECTIONS = ("e2e", "load", "memory", "backfill", "startup")
 SIZES = {
     "full": {
         "load_invoices": 10_000,
@@ -32,6 +32,11 @@ SIZES = {
         "backfill_page_size": 500,
         "backfill_alt_page_size": 50,
         "startup_repeats": 5,
+        "e2e_repeats": 2,
+        "e2e_days": 14,
+        "e2e_per_day": 2_000,
+        "e2e_scale_days": 2,
+        "e2e_scale_sizes": (2_000, 20_000),
     },
     "quick": {
         "load_invoices": 1_000,
@@ -42,8 +47,14 @@ SIZES = {
         "backfill_page_size": 500,
         "backfill_alt_page_size": 50,
         "startup_repeats": 3,
+        "e2e_repeats": 1,
+        "e2e_days": 3,
+        "e2e_per_day": 500,
+        "e2e_scale_days": 1,
+        "e2e_scale_sizes": (200, 2_000),
     },
 }
+E2E_PAGE_SIZE = 100
 
 
 def log(message: str) -> None:
@@ -84,6 +95,15 @@ def main(argv: list[str]) -> int:
             alt_page_size=sizes["backfill_alt_page_size"],
         ),
         "startup": lambda: startup.run(sizes["startup_repeats"], log),
+        "e2e": lambda: e2e.run(
+            sizes["e2e_repeats"],
+            sizes["e2e_days"],
+            sizes["e2e_per_day"],
+            E2E_PAGE_SIZE,
+            log,
+            scale_days=sizes["e2e_scale_days"],
+            scale_sizes=sizes["e2e_scale_sizes"],
+        ),
     }
     for name in SECTIONS:
         if name not in only:
@@ -126,15 +146,27 @@ def main(argv: list[str]) -> int:
     elif write and sections:
         docs = ROOT / "docs"
         docs.mkdir(exist_ok=True)
+        path = docs / "benchmarks.md"
         plots = report.write_plots(sections, docs)
-        settings = {"mode": "quick" if args.quick else "full", "quick": args.quick, **sizes}
-        settings["total_seconds"] = round(elapsed)
-        settings["load average at end (1/5/15 min)"] = load_average()
-        analysis = ""
-        if profile_md:
-            analysis = "### Loader profile (cProfile)\n\n" + profile_md
-        report.write_markdown(docs / "benchmarks.md", sections, machine, settings, plots, analysis, table)
-        print(f"wrote {docs / 'benchmarks.md'} and {', '.join(p.name for p in plots.values())}")
+        # The end-to-end comparison is its own block of the page: a run of only it
+        # replaces that block, and a run without it keeps the block already there.
+        e2e_result = sections.pop("e2e", None)
+        kept = report.existing_e2e(path)
+        if sections:
+            settings = {"mode": "quick" if args.quick else "full", "quick": args.quick, **sizes}
+            settings["total_seconds"] = round(elapsed)
+            settings["load average at end (1/5/15 min)"] = load_average()
+            analysis = ""
+            if profile_md:
+                analysis = "### Loader profile (cProfile)\n\n" + profile_md
+            table = report.text_table(sections)
+            general_plots = {name: plot for name, plot in plots.items() if name != "e2e"}
+            report.write_markdown(path, sections, machine, settings, general_plots, analysis, table)
+            if kept and e2e_result is None:
+                report.splice_e2e(path, kept)
+        if e2e_result is not None:
+            report.splice_e2e(path, report.e2e_block(e2e_result, machine, plots.get("e2e")))
+        print(f"wrote {path} and {', '.join(p.name for p in plots.values())}")
     elif args.quick and not args.no_write:
         print("--quick: docs/benchmarks.md left as it was (add --write to overwrite it)")
     return 1 if errors else 0

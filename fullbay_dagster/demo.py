@@ -7,24 +7,24 @@ configuration never falls back to them.
 from __future__ import annotations
 
 import argparse
+import json
 import os
-import shutil
 import subprocess
 import sys
+import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
 from dagster import DagsterInstance
-from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
-from fullbay_dagster.defs.definitions import JOB_NAME, build_definitions
-from fullbay_dagster.defs.settings import load_settings
 from fullbay_dagster.fullbay.simulator import Simulator, SimulatorConfig
 from fullbay_dagster.warehouse.engine import make_engine
 
 DEMO_KEY = "demo-key-00000000-0000-0000-0000-000000000000"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# Not in the project root: Dagster warns about a dagster.yaml there that DAGSTER_HOME does not use.
+LOCAL_INSTANCE = PROJECT_ROOT / "deploy" / "local" / "dagster.yaml"
 
 
 def demo_environment(home: Path, simulator_url: str, start_date: date) -> dict[str, str]:
@@ -39,23 +39,37 @@ def demo_environment(home: Path, simulator_url: str, start_date: date) -> dict[s
     }
 
 
+# The demo's instance launches a run at once instead of queueing it for a daemon
+# (the demo has none running); the fullbay_api pool still holds every Fullbay call.
+DEMO_RUN_COORDINATOR = "\nrun_coordinator:\n  module: dagster._core.run_coordinator\n  class: DefaultRunCoordinator\n"
+
+
 def prepare_home(home: Path) -> None:
     dagster_home = home / "dagster_home"
     dagster_home.mkdir(parents=True, exist_ok=True)
-    shutil.copy(PROJECT_ROOT / "dagster.yaml", dagster_home / "dagster.yaml")
+    local = LOCAL_INSTANCE.read_text()
+    (dagster_home / "dagster.yaml").write_text(local + DEMO_RUN_COORDINATOR)
 
 
 def materialize(first: str, last: str) -> bool:
-    # Built here, after the demo's environment is set: definitions read it when built.
-    job = build_definitions(load_settings()).resolve_job_def(JOB_NAME)
+    """Launch the job on the code location, as the UI does (so the run carries its
+    origin and shows in the Overview timeline), and wait for it to finish."""
+    from fullbay_dagster.defs.partitions import range_tags
+
+    config = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
+    command = [
+        *(sys.executable, "-m", "dagster", "job", "launch", "-m", "fullbay_dagster", "-j", "fullbay_daily_job"),
+        *("--tags", json.dumps(range_tags(first, last)), "--config-json", json.dumps(config)),
+    ]
     with DagsterInstance.get() as instance:
-        result = job.execute_in_process(
-            run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
-            instance=instance,
-            tags={ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last},
-            raise_on_error=False,
-        )
-    return result.success
+        known = {run.run_id for run in instance.get_runs()}
+        if subprocess.call(command, cwd=PROJECT_ROOT) != 0:
+            return False
+        [run] = [run for run in instance.get_runs(limit=len(known) + 1) if run.run_id not in known]
+        while not run.is_finished:
+            time.sleep(1)
+            run = instance.get_run_by_id(run.run_id) or run
+        return run.is_success
 
 
 def summary(database_url: str) -> str:
@@ -77,12 +91,31 @@ def summary(database_url: str) -> str:
     return f"{by_day.to_string(index=False)}\n\n{totals}"
 
 
+def serve_ui(port: int, env: dict[str, str]) -> int:
+    """`dagster dev` until Ctrl+C. The terminal sends Ctrl+C to both processes:
+    dagster dev shuts itself down, and we wait for it instead of dying mid-call."""
+    # `dg dev` (Dagster's CLI for projects; `dagster dev` is superseded) reads pyproject.toml's [tool.dg]
+    command = [str(Path(sys.executable).with_name("dg")), "dev", "--host", "127.0.0.1", "--port", str(port)]
+    env = {**env, "VIRTUAL_ENV": str(Path(sys.executable).parent.parent)}  # the project's venv: dg checks it
+    process = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env)
+    try:
+        return process.wait()
+    except KeyboardInterrupt:
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        print("Stopped the Dagster UI.")
+        return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--days", type=int, default=7, help="how many recent complete days to load")
     parser.add_argument("--invoices-per-day", type=int, default=40)
     parser.add_argument("--home", type=Path, default=PROJECT_ROOT / ".demo", help="where the demo keeps its state")
     parser.add_argument("--ui", action="store_true", help="then start `dagster dev` on the demo instance")
+    parser.add_argument("--port", type=int, default=3000, help="the UI's port (with --ui)")
     args = parser.parse_args(argv)
     if args.days < 1:
         parser.error("--days must be at least 1")
@@ -105,12 +138,8 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         print("\n" + summary(env["DATABASE_URL"]) + "\n")
         if args.ui:
-            print("Starting the Dagster UI on http://127.0.0.1:3000 (Ctrl+C to stop) ...", flush=True)
-            return subprocess.call(
-                [sys.executable, "-m", "dagster", "dev", "-m", "fullbay_dagster", "-h", "127.0.0.1", "-p", "3000"],
-                cwd=PROJECT_ROOT,
-                env={**os.environ, **env},
-            )
+            print(f"Starting the Dagster UI on http://127.0.0.1:{args.port} (Ctrl+C to stop) ...", flush=True)
+            return serve_ui(args.port, {**os.environ, **env})
     print("Browse the result in the Dagster UI:  make dev   (or: fullbay-demo --ui)")
     return 0
 

@@ -504,9 +504,8 @@ from dagster import DagsterInstance
 from dagster._core.definitions.reconstruct import ReconstructableRepository
 from dagster._core.launcher import LaunchRunContext
 from dagster._core.remote_origin import GrpcServerCodeLocationOrigin, RemoteJobOrigin, RemoteRepositoryOrigin
-from fullbay_dagster.defs.definitions import JOB_NAME, build_definitions
-from fullbay_dagster.defs.schedules import range_tags
-from fullbay_dagster.defs.settings import load_settings
+from fullbay_dagster.defs.definitions import JOB_NAME, defs
+from fullbay_dagster.defs.partitions import range_tags
 
 day = os.environ["SMOKE_DAY"]
 instance = DagsterInstance.get()
@@ -521,7 +520,7 @@ origin = RemoteJobOrigin(
     JOB_NAME,
 )
 run = instance.create_run_for_job(
-    build_definitions(load_settings()).resolve_job_def(JOB_NAME),
+    defs.resolve_job_def(JOB_NAME),
     tags={**range_tags(day, day), "fullbay/launcher": "lambda"},
     job_code_origin=recon.get_python_origin(),
     remote_job_origin=origin,

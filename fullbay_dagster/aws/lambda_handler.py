@@ -74,30 +74,27 @@ def materialize_recent_days(event_time: str | None = None) -> dict[str, Any]:
 
 def daily_job() -> tuple[JobDefinition, int]:
     """The partitioned daily job of this environment's definitions, and its re-pull days."""
-    from fullbay_dagster.defs.definitions import JOB_NAME, build_definitions
-    from fullbay_dagster.defs.settings import load_settings
+    from fullbay_dagster.defs.definitions import JOB_NAME, defs
+    from fullbay_dagster.defs.environment import SETTINGS
 
-    settings = load_settings()
-    job = build_definitions(settings).resolve_job_def(JOB_NAME)
-    if job.partitions_def is None:
-        raise RuntimeError(f"{JOB_NAME} is not partitioned")
-    return job, settings.repull_days
+    return defs.resolve_job_def(JOB_NAME), SETTINGS.repull_days
 
 
 def days_for_event_time(job: JobDefinition, repull_days: int, event_time: str | None) -> tuple[str, str] | None:
     """The first and last day a scheduled event at ``event_time`` loads: the newest
     complete day then and the re-pulled days before it (``fullbay-replay`` relies on
     this to re-drive exactly what a failed invocation missed)."""
+    from fullbay_dagster.defs.partitions import daily_partitions
     from fullbay_dagster.defs.schedules import recent_partitions
 
-    return recent_partitions(job.partitions_def, _parse_event_time(event_time), repull_days)  # type: ignore[arg-type]
+    return recent_partitions(daily_partitions, _parse_event_time(event_time), repull_days)
 
 
 def materialize_days(job: JobDefinition, first: str, last: str) -> dict[str, Any]:
     """One in-process run of ``job`` over the days ``first..last``; raises if it fails."""
     from dagster import DagsterInstance
 
-    from fullbay_dagster.defs.schedules import range_tags
+    from fullbay_dagster.defs.partitions import range_tags
 
     if os.environ.get("DAGSTER_HOME"):
         _export_storage_password()
@@ -107,14 +104,15 @@ def materialize_days(job: JobDefinition, first: str, last: str) -> dict[str, Any
     with instance:
         result = job.execute_in_process(instance=instance, tags=range_tags(first, last))
     summary: dict[str, Any] = {"status": "success", "run_id": result.run_id, "first_day": first, "last_day": last}
+    # asset -> day -> that day's own figures (each partition's materialization carries them)
     for event in result.get_asset_materialization_events():
         materialization = event.materialization
-        if materialization is None:
+        if materialization is None or materialization.partition is None:
             continue
-        summary[materialization.asset_key.to_user_string()] = {
+        summary.setdefault(materialization.asset_key.to_user_string(), {})[materialization.partition] = {
             key: value.value
             for key, value in materialization.metadata.items()
-            if isinstance(value.value, (int, float, str)) and key != "preview"
+            if isinstance(value.value, (int, float, str))
         }
     return summary
 

@@ -1,8 +1,12 @@
-"""The three assets: raw work orders -> normalised work orders -> ingestion metadata.
+"""The assets: Fullbay's invoice endpoint -> raw invoices -> work orders, lines and
+quarantine -> the run log.
 
-They share one daily partitioning keyed on Fullbay's invoice date. A run may hold a
-range of days (backfills run as a single run): the raw step then fetches 7-day
-windows, and every step loads each day in its own transaction.
+All share the daily partitions. A run may hold a range of days (backfills run as
+one run): the raw step then fetches 7-day windows and every step loads each day
+in its own transaction. Dagster gives every partition of a range the same
+``MaterializeResult`` metadata, so a day's own figures are attached to that day
+with ``add_asset_metadata(partition_key=...)`` and what covers the whole run is
+named ``run_*``.
 """
 
 import tempfile
@@ -14,217 +18,354 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import pandas as pd
 from dagster import (
     AssetExecutionContext,
-    AssetsDefinition,
-    BackfillPolicy,
+    AssetKey,
+    AssetSpec,
     MaterializeResult,
     MetadataValue,
     RetryRequested,
-    TimeWindowPartitionsDefinition,
+    TableColumn,
+    TableMetadataValue,
+    TableRecord,
+    TableSchema,
     asset,
+    multi_asset,
 )
 
-from fullbay_dagster.defs.checks import CHECK_SPECS, evaluate_checks
-from fullbay_dagster.defs.preview import preview_table
-from fullbay_dagster.defs.quality_checks import QUALITY_CHECK_SPECS, evaluate_quality
+from fullbay_dagster.defs.partitions import daily_partitions, partition_days, single_run, span
 from fullbay_dagster.defs.resources import AlertsResource, FullbayAPIResource, WarehouseResource
+from fullbay_dagster.defs.runs import RunGuard, run_is_alive
+from fullbay_dagster.defs.settings import ClientTuning
+from fullbay_dagster.defs.tables import GROUP, OWNERS, TABLES, TAGS, table_spec_kwargs
 from fullbay_dagster.fullbay.client import INVOICES_ENDPOINT, FullbayClient
 from fullbay_dagster.fullbay.errors import FullbayError, FullbayPermanentError
+from fullbay_dagster.fullbay.redaction import redact
 from fullbay_dagster.fullbay.spool import SpoolResult, fetch_windows
-from fullbay_dagster.fullbay.windows import days_in
-from fullbay_dagster.warehouse import loader, runs
-from fullbay_dagster.warehouse.schema import ingestion_metadata as ingestion_metadata_table
-from fullbay_dagster.warehouse.schema import raw_work_orders as raw_table
-from fullbay_dagster.warehouse.schema import work_orders as work_orders_table
+from fullbay_dagster.warehouse import loader
+from fullbay_dagster.warehouse.figures import PREVIEW_COLUMNS, day_row_counts, preview_rows
+from fullbay_dagster.warehouse.runs import RunLog
 
-GROUP = "fullbay"
-OWNERS = ["team:data-engineering"]
-# Runs carrying this tag call Fullbay; deploy/ limits how many run at once.
-API_TAG = {"fullbay/api": "invoices"}
+# Every step that calls Fullbay takes a slot of this pool; dagster.yaml sets its limit
+# (one: Fullbay publishes no rate limit), whichever way the run was launched.
+FULLBAY_POOL = "fullbay_api"
+DEFAULT_STEP_RETRIES = 3
+DEFAULT_STEP_RETRY_WAIT = 60.0
+
+fullbay_invoices_api = AssetSpec(
+    key=AssetKey(["fullbay", "getInvoices"]),
+    description="Fullbay's `getInvoices.php` endpoint (FULLBAY_API_BASE_URL): invoices by invoice date.",
+    kinds={"api"},
+    group_name=GROUP,
+    owners=OWNERS,
+    tags=TAGS,
+    metadata={"endpoint": INVOICES_ENDPOINT},
+)
+
+_PARTITIONED: dict[str, Any] = {
+    "partitions_def": daily_partitions,
+    "backfill_policy": single_run,
+}
 
 
-def partition_days(context: AssetExecutionContext) -> list[date]:
-    window = context.partition_time_window
-    return days_in(window.start.date(), window.end.date())[:-1]
+def _table_name(name: str) -> str:
+    return TABLES[name].table.name
+
+
+@asset(
+    deps=[fullbay_invoices_api],
+    pool=FULLBAY_POOL,
+    **_PARTITIONED,
+    **table_spec_kwargs("raw_work_orders"),
+)
+def raw_work_orders(
+    context: AssetExecutionContext,
+    config: ClientTuning,
+    fullbay: FullbayAPIResource,
+    warehouse: WarehouseResource,
+    alerts: AlertsResource,
+) -> MaterializeResult:
+    days = partition_days(context)
+    started = time.monotonic()
+    engine = warehouse.get_engine()
+    run_log = RunLog(engine, context.run.run_id)
+    closed = run_log.close_abandoned(days, run_is_alive(context.instance))
+    if closed:
+        context.log.warning(f"Closed the running rows of runs that ended without finishing: {', '.join(closed)}")
+    run_log.start(days, f"{fullbay.base_url.rstrip('/')}/{INVOICES_ENDPOINT}")
+    guard = RunGuard.for_context(context)
+    context.log.info(f"Fetching {len(days)} day(s) {span(days)} into {warehouse.describe()}")
+    tuning = config.resolved()
+    with recorded_failure(context, run_log, days):
+        client = fullbay.get_client(context.log, config)
+        try:
+            with closing(client), tempfile.TemporaryDirectory() as spool_dir:
+                spool = SpoolResult(Path(spool_dir))
+                # Each window's days load while later windows are still being fetched.
+                for day in _fetched_days(context, tuning, client, days, spool):
+                    guard.check()
+                    counts = loader.load_raw_day(
+                        engine, day, spool.records(day), run_id=context.run.run_id, fetched_at=spool.fetched_at
+                    )
+                    run_log.record(
+                        day,
+                        records_processed=counts.processed,
+                        api_record_count=counts.processed,
+                        records_quarantined=counts.quarantined,
+                    )
+                    rows = day_row_counts(engine, day)[_table_name("raw_work_orders")]
+                    context.add_asset_metadata(
+                        {
+                            "dagster/row_count": rows,
+                            "api_records": counts.processed,
+                            "duplicates_dropped": counts.duplicates,
+                            "quarantined": counts.quarantined,
+                            "stale_skipped": counts.stale,
+                        },
+                        partition_key=day.isoformat(),
+                    )
+                    context.log.info(f"{day}: {counts.summary()}")
+        finally:
+            alerts.put_metrics(
+                {"ApiRequests": client.stats.requests, "FailedRequests": client.stats.retries}, Partition=span(days)
+            )
+    stats = client.stats
+    context.log.info(
+        f"raw_work_orders {span(days)}: {stats.records} invoices in {stats.pages} pages, "
+        f"{stats.requests} requests, {stats.retries} retries"
+    )
+    return MaterializeResult(
+        metadata={
+            "run_span": span(days),
+            "run_api_requests": stats.requests,
+            "run_api_pages": stats.pages,
+            "run_api_retries": stats.retries,
+            # an invoice the API repeated on two pages, identically on a refetch (nothing missing)
+            "run_api_page_repeats": stats.repeats,
+            "run_duration_seconds": round(time.monotonic() - started, 3),
+        }
+    )
+
+
+@multi_asset(
+    name="normalise_work_orders",
+    specs=[
+        AssetSpec("work_orders", deps=[raw_work_orders], **table_spec_kwargs("work_orders")),
+        AssetSpec("work_order_lines", deps=[raw_work_orders], **table_spec_kwargs("work_order_lines")),
+        AssetSpec("quarantine", deps=[raw_work_orders], **table_spec_kwargs("quarantine")),
+        AssetSpec("field_issues", deps=[raw_work_orders], **table_spec_kwargs("field_issues")),
+        AssetSpec("schema_fields", deps=[raw_work_orders], **table_spec_kwargs("schema_fields")),
+    ],
+    description="Normalises the day's raw invoices into work orders and lines; what does not normalise is quarantined.",
+    **_PARTITIONED,
+)
+def normalise_work_orders(context: AssetExecutionContext, warehouse: WarehouseResource) -> Iterator[MaterializeResult]:
+    days = partition_days(context)
+    started = time.monotonic()
+    engine = warehouse.get_engine()
+    run_log = RunLog(engine, context.run.run_id)
+    guard = RunGuard.for_context(context)
+    zone = ZoneInfo(daily_partitions.timezone)
+    source = f"fullbay:{INVOICES_ENDPOINT}:run:{context.run.run_id}"
+    with recorded_failure(context, run_log, days):
+        for day in days:
+            guard.check()
+            counts = loader.build_work_orders_day(engine, day, zone=zone, source=source, run_id=context.run.run_id)
+            run_log.record(
+                day,
+                records_inserted=counts.inserted,
+                records_updated=counts.updated,
+                records_unchanged=counts.unchanged,
+                records_deleted=counts.deleted,
+                field_issues=counts.field_issues,
+            )
+            run_log.add_quarantined(day, counts.quarantined)
+            _attach_day_figures(context, engine, day, counts)
+            context.log.info(f"{day}: {counts.summary()}")
+    run_metadata: dict[str, Any] = {
+        "run_span": span(days),
+        "run_duration_seconds": round(time.monotonic() - started, 3),
+    }
+    for key in sorted(context.selected_asset_keys):
+        yield MaterializeResult(asset_key=key, metadata=run_metadata)
+
+
+def _attach_day_figures(context: AssetExecutionContext, engine: Any, day: date, counts: loader.LoadCounts) -> None:
+    rows = day_row_counts(engine, day)
+    partition = day.isoformat()
+    context.add_asset_metadata(
+        {
+            "dagster/row_count": rows[_table_name("work_orders")],
+            "inserted": counts.inserted,
+            "updated": counts.updated,
+            "unchanged": counts.unchanged,
+            "deleted": counts.deleted,
+            "field_issues": counts.field_issues,
+            "preview": preview_table(engine, day),
+        },
+        asset_key="work_orders",
+        partition_key=partition,
+    )
+    context.add_asset_metadata(
+        {"dagster/row_count": rows[_table_name("work_order_lines")], "lines_written": counts.lines},
+        asset_key="work_order_lines",
+        partition_key=partition,
+    )
+    context.add_asset_metadata(
+        {"dagster/row_count": rows[_table_name("quarantine")], "quarantined": counts.quarantined},
+        asset_key="quarantine",
+        partition_key=partition,
+    )
+    context.add_asset_metadata(
+        {"dagster/row_count": rows[_table_name("field_issues")]},
+        asset_key="field_issues",
+        partition_key=partition,
+    )
+    # One row per field path across all days: no per-day row count to show here.
+    context.add_asset_metadata(
+        {"paths_observed_in_table": rows[_table_name("schema_fields")]},
+        asset_key="schema_fields",
+        partition_key=partition,
+    )
+
+
+def preview_table(engine: Any, day: date) -> TableMetadataValue:
+    """The first work orders of the day (named in each row), typed: money as numbers."""
+    types = {"total_amount": "float", "invoice_date": "date"}
+    return MetadataValue.table(
+        records=[TableRecord(row) for row in preview_rows(engine, day)],
+        schema=TableSchema(columns=[TableColumn(name, types.get(name, "string")) for name in PREVIEW_COLUMNS]),
+    )
+
+
+RUN_LOG_COLUMNS = {
+    "partition_key": "date",
+    "status": "string",
+    "records_processed": "int",
+    "records_inserted": "int",
+    "records_updated": "int",
+    "records_unchanged": "int",
+    "records_deleted": "int",
+    "records_quarantined": "int",
+    "field_issues": "int",
+    "duration_seconds": "float",
+}
+
+
+@asset(
+    deps=["work_orders", "work_order_lines", "quarantine", "field_issues", "schema_fields"],
+    **_PARTITIONED,
+    **table_spec_kwargs("ingestion_metadata"),
+)
+def ingestion_metadata(
+    context: AssetExecutionContext, warehouse: WarehouseResource, alerts: AlertsResource
+) -> MaterializeResult:
+    days = partition_days(context)
+    engine = warehouse.get_engine()
+    run_log = RunLog(engine, context.run.run_id)
+    run_log.finish(days)
+    rows = run_log.rows()
+    records = []
+    for row in rows:
+        duration = (row["end_time"] - row["start_time"]).total_seconds() if row["end_time"] else None
+        alerts.put_metrics(
+            {
+                "RecordsProcessed": row["records_processed"],
+                "RecordsInserted": row["records_inserted"],
+                "RecordsUpdated": row["records_updated"],
+                "RecordsDeleted": row["records_deleted"],
+                "DurationSeconds": duration or 0.0,
+            },
+            Partition=row["partition_key"],
+        )
+        record = {name: row.get(name) for name in RUN_LOG_COLUMNS if name != "duration_seconds"}
+        records.append({**record, "duration_seconds": round(duration, 3) if duration is not None else None})
+        context.add_asset_metadata(
+            {
+                "dagster/row_count": day_row_counts(engine, date.fromisoformat(row["partition_key"]))[
+                    _table_name("ingestion_metadata")
+                ],
+                "status": row["status"],
+                "records_processed": row["records_processed"],
+                "records_inserted": row["records_inserted"],
+                "records_updated": row["records_updated"],
+                "records_quarantined": row["records_quarantined"],
+                "field_issues": row["field_issues"],
+            },
+            partition_key=row["partition_key"],
+        )
+    for line in _summary_lines(engine, days, rows):
+        context.log.info(line)
+    return MaterializeResult(
+        metadata={
+            "run_span": span(days),
+            "run_days": MetadataValue.table(
+                records=[TableRecord(r) for r in records],
+                schema=TableSchema(columns=[TableColumn(name, kind) for name, kind in RUN_LOG_COLUMNS.items()]),
+            ),
+        }
+    )
+
+
+def _summary_lines(engine: Any, days: list[date], rows: list[dict[str, Any]]) -> list[str]:
+    """One line per table asset: what the run did to it and what its days now hold."""
+    held = {name: 0 for name in TABLES}
+    for day in days:
+        counts = day_row_counts(engine, day)
+        for name in TABLES:
+            held[name] += counts[_table_name(name)]
+    held["schema_fields"] = counts[_table_name("schema_fields")]  # one row per path, not per day
+
+    def total(column: str) -> int:
+        return sum(int(r[column] or 0) for r in rows)
+
+    did = {
+        "raw_work_orders": f"{total('records_processed')} invoices fetched",
+        "work_orders": (
+            f"{total('records_inserted')} inserted, {total('records_updated')} updated, "
+            f"{total('records_unchanged')} unchanged, {total('records_deleted')} deleted"
+        ),
+        "work_order_lines": "rebuilt with their work orders",
+        "quarantine": f"{total('records_quarantined')} records quarantined",
+        "field_issues": f"{total('field_issues')} fields did not parse",
+        "schema_fields": "field paths observed",
+        "ingestion_metadata": ", ".join(f"{r['partition_key']} {r['status']}" for r in rows),
+    }
+    return [f"{name} {span(days)}: {did.get(name, 'written')}; {held[name]} rows" for name in TABLES]
 
 
 @contextmanager
-def recorded_failure(context: AssetExecutionContext, warehouse: WarehouseResource, days: list[date]) -> Iterator[None]:
-    """Leave a 'failed' row with the (already redacted) error in ingestion_metadata."""
+def recorded_failure(context: AssetExecutionContext, run_log: RunLog, days: list[date]) -> Iterator[None]:
+    """Leave the real cause of a failure in ``ingestion_metadata``: while Dagster will
+    retry the step the rows stay ``running`` with the cause noted; after the last
+    attempt they are ``failed`` with it."""
     try:
         yield
+    except RetryRequested as retry:
+        cause = _describe(retry.__cause__ or retry)
+        try:
+            if context.retry_number < retry.max_retries:
+                run_log.note(days, f"attempt {context.retry_number + 1} failed, retrying: {cause}")
+            else:
+                run_log.fail(days, cause)
+        except Exception as bookkeeping:  # the database itself may be what failed; keep the original error
+            context.log.warning(f"Could not record the failure in ingestion_metadata: {type(bookkeeping).__name__}")
+        raise
     except Exception as exc:
         try:
-            runs.fail(warehouse.get_engine(), context.run.run_id, days, f"{type(exc).__name__}: {exc}")
-        except Exception as bookkeeping:  # the database itself may be what failed; keep the original error
+            run_log.fail(days, _describe(exc))
+        except Exception as bookkeeping:
             context.log.warning(f"Could not record the failure in ingestion_metadata: {type(bookkeeping).__name__}")
         raise
 
 
-def build_assets(partitions_def: TimeWindowPartitionsDefinition, timezone: str) -> list[AssetsDefinition]:
-    zone = ZoneInfo(timezone)
-    common: dict[str, Any] = {
-        "partitions_def": partitions_def,
-        "backfill_policy": BackfillPolicy.single_run(),
-        "group_name": GROUP,
-        "owners": OWNERS,
-    }
-
-    @asset(
-        description=(
-            "Every Fullbay invoice of the day, untouched JSON plus a content hash, in "
-            "`fullbay_raw_work_orders`. Invoices that vanish from a day's answer are marked deleted."
-        ),
-        kinds={"python", "postgres"},
-        op_tags=API_TAG,
-        **common,
-    )
-    def raw_work_orders(
-        context: AssetExecutionContext,
-        fullbay: FullbayAPIResource,
-        warehouse: WarehouseResource,
-        alerts: AlertsResource,
-    ) -> MaterializeResult:
-        days = partition_days(context)
-        started = time.monotonic()
-        engine = warehouse.get_engine()
-        runs.start(engine, context.run.run_id, days, f"{fullbay.base_url.rstrip('/')}/{INVOICES_ENDPOINT}")
-        context.log.info(f"Fetching {len(days)} day(s) {days[0]}..{days[-1]} into {warehouse.describe()}")
-        total = loader.LoadCounts()
-        with recorded_failure(context, warehouse, days):
-            client = fullbay.get_client(context.log)
-            try:
-                with closing(client), tempfile.TemporaryDirectory() as spool_dir:
-                    spool = SpoolResult(Path(spool_dir))
-                    # Each window's days load while later windows are still being fetched.
-                    for day in _fetched_days(context, fullbay, client, days, spool):
-                        counts = loader.load_raw_day(
-                            engine,
-                            day,
-                            spool.records(day),
-                            run_id=context.run.run_id,
-                            fetched_at=spool.fetched_at,
-                        )
-                        runs.record(
-                            engine,
-                            context.run.run_id,
-                            day,
-                            records_processed=counts.processed,
-                            api_record_count=counts.processed,
-                            records_quarantined=counts.quarantined,
-                        )
-                        context.log.info(f"{day}: {counts.summary()}")
-                        _accumulate(total, counts)
-                    context.log.info(f"Fetched {sum(spool.counts.values())} invoices: {client.stats.as_dict()}")
-            finally:
-                alerts.put_metrics(
-                    {"ApiRequests": client.stats.requests, "FailedRequests": client.stats.retries},
-                    Partition=_span(days),
-                )
-        return MaterializeResult(
-            metadata={
-                **_count_metadata(total, days, started),
-                "dagster/row_count": loader.count_live_rows(engine, raw_table, days[0], days[-1]),
-                "api_requests": client.stats.requests,
-                "api_pages": client.stats.pages,
-                "api_retries": client.stats.retries,
-                "api_records": client.stats.records,
-                "api_page_repeats": client.stats.repeats,
-                "duplicates_dropped": total.duplicates,
-                "quarantined": total.quarantined,
-                "stale_skipped": total.stale,
-            },
-        )
-
-    @asset(
-        deps=[raw_work_orders],
-        description=(
-            "Normalised work orders (`fullbay_work_orders`, one row per invoice, exact decimals, "
-            "timestamps in FULLBAY_TIMEZONE) with part, labor and misc lines in `fullbay_work_order_lines`."
-        ),
-        kinds={"python", "postgres"},
-        check_specs=CHECK_SPECS + QUALITY_CHECK_SPECS,
-        **common,
-    )
-    def work_orders(context: AssetExecutionContext, warehouse: WarehouseResource) -> MaterializeResult:
-        days = partition_days(context)
-        started = time.monotonic()
-        engine = warehouse.get_engine()
-        source = f"fullbay:{INVOICES_ENDPOINT}:run:{context.run.run_id}"
-        total = loader.LoadCounts()
-        with recorded_failure(context, warehouse, days):
-            for day in days:
-                counts = loader.build_work_orders_day(engine, day, zone=zone, source=source, run_id=context.run.run_id)
-                runs.record(
-                    engine,
-                    context.run.run_id,
-                    day,
-                    records_inserted=counts.inserted,
-                    records_updated=counts.updated,
-                    records_unchanged=counts.unchanged,
-                    records_deleted=counts.deleted,
-                    field_issues=counts.field_issues,
-                    # the raw step counted what it could not store; add what did not normalise
-                    records_quarantined=ingestion_metadata_table.c.records_quarantined + counts.quarantined,
-                )
-                context.log.info(f"{day}: {counts.summary()}")
-                _accumulate(total, counts)
-        return MaterializeResult(
-            metadata={
-                **_count_metadata(total, days, started),
-                "dagster/row_count": loader.count_live_rows(engine, work_orders_table, days[0], days[-1]),
-                "lines_written": total.lines,
-                "quarantined": total.quarantined,
-                "field_issues": total.field_issues,
-                "preview": preview_table(engine, days),
-            },
-            check_results=evaluate_checks(engine, context.run.run_id, days)
-            + evaluate_quality(engine, context.run.run_id, days),
-        )
-
-    @asset(
-        deps=[work_orders],
-        description="One row per (run, day) in `ingestion_metadata`: counts, timings, status; failures too.",
-        kinds={"python", "postgres"},
-        **common,
-    )
-    def ingestion_metadata(
-        context: AssetExecutionContext, warehouse: WarehouseResource, alerts: AlertsResource
-    ) -> MaterializeResult:
-        days = partition_days(context)
-        engine = warehouse.get_engine()
-        for day in days:
-            runs.finish(engine, context.run.run_id, day)
-        rows = runs.rows_for_run(engine, context.run.run_id)
-        for row in rows:
-            alerts.put_metrics(
-                {
-                    "RecordsProcessed": row["records_processed"],
-                    "RecordsInserted": row["records_inserted"],
-                    "RecordsUpdated": row["records_updated"],
-                    "RecordsDeleted": row["records_deleted"],
-                    "DurationSeconds": (row["end_time"] - row["start_time"]).total_seconds(),
-                },
-                Partition=row["partition_key"],
-            )
-        return MaterializeResult(
-            metadata={
-                "dagster/row_count": len(rows),
-                "days": len(days),
-                "records_processed": sum(r["records_processed"] for r in rows),
-                "field_issues": sum(r["field_issues"] for r in rows),
-                "runs": MetadataValue.md(_markdown(rows)),
-            }
-        )
-
-    return [raw_work_orders, work_orders, ingestion_metadata]
+def _describe(exc: BaseException) -> str:
+    return redact(f"{type(exc).__name__}: {exc}")
 
 
 def _fetched_days(
     context: AssetExecutionContext,
-    fullbay: FullbayAPIResource,
+    tuning: dict[str, Any],
     client: FullbayClient,
     days: list[date],
     spool: SpoolResult,
@@ -239,41 +380,7 @@ def _fetched_days(
         raise
     except FullbayError as exc:
         context.log.warning(f"Fetching failed ({exc}); asking Dagster to retry the step.")
-        raise RetryRequested(max_retries=fullbay.step_retries, seconds_to_wait=fullbay.step_retry_wait) from exc
-
-
-def _accumulate(total: loader.LoadCounts, counts: loader.LoadCounts) -> None:
-    for name, value in counts.as_dict().items():
-        setattr(total, name, getattr(total, name) + value)
-
-
-def _count_metadata(total: loader.LoadCounts, days: list[date], started: float) -> dict[str, Any]:
-    return {
-        "days": len(days),
-        "first_day": days[0].isoformat(),
-        "last_day": days[-1].isoformat(),
-        "records_processed": total.processed,
-        "inserted": total.inserted,
-        "updated": total.updated,
-        "unchanged": total.unchanged,
-        "deleted": total.deleted,
-        "duration_seconds": round(time.monotonic() - started, 3),
-    }
-
-
-def _span(days: list[date]) -> str:
-    return days[0].isoformat() if len(days) == 1 else f"{days[0]}...{days[-1]}"
-
-
-def _markdown(rows: list[dict[str, Any]]) -> str:
-    columns = [
-        "partition_key",
-        "status",
-        "records_processed",
-        "records_inserted",
-        "records_updated",
-        "records_deleted",
-        "records_quarantined",
-        "field_issues",
-    ]
-    return str(pd.DataFrame(rows, columns=columns).head(60).to_markdown(index=False))
+        raise RetryRequested(
+            max_retries=tuning.get("step_retries", DEFAULT_STEP_RETRIES),
+            seconds_to_wait=tuning.get("step_retry_wait", DEFAULT_STEP_RETRY_WAIT),
+        ) from exc

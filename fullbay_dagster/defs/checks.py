@@ -1,124 +1,297 @@
-"""Asset checks on the normalised work orders, evaluated for the days a run loaded.
+"""Asset checks, one result per partition day.
 
-They run inside the ``work_orders`` step (``check_specs``) because that is where
-the run's partition range is known; each result says which days it covered.
+They run after the normalise step (or alone, from the asset's Checks tab). A run
+may cover a range of days, and Dagster only ties a check result to a partition
+when the step has a single partition key, so each day's result is logged as an
+``AssetCheckEvaluation`` carrying that day: the check's partition view then
+shows each day's own outcome and figures.
 """
 
-from __future__ import annotations
-
+import warnings
+from collections.abc import Iterator
 from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec
+from dagster import (
+    AssetCheckEvaluation,
+    AssetCheckExecutionContext,
+    AssetCheckKey,
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetKey,
+    MetadataValue,
+    PreviewWarning,
+    TableColumn,
+    TableRecord,
+    TableSchema,
+    multi_asset_check,
+)
 from sqlalchemy import Engine, Select, and_, case, func, select
 
-from fullbay_dagster.warehouse import runs
-from fullbay_dagster.warehouse.schema import ingestion_metadata, quarantine, work_order_lines, work_orders
+from fullbay_dagster.defs.partitions import daily_partitions, partition_days
+from fullbay_dagster.defs.resources import WarehouseResource
+from fullbay_dagster.warehouse import quality
+from fullbay_dagster.warehouse.schema import (
+    quarantine,
+    raw_work_orders,
+    work_order_lines,
+    work_orders,
+)
 
 # Fullbay rounds each line to the cent, and its totals are rounded once more: allow
 # one cent per line plus a tenth of a percent of the total before calling it a mismatch.
 LINE_TOLERANCE_PER_LINE = Decimal("0.01")
 LINE_TOLERANCE_RATIO = Decimal("0.001")
+EXAMPLES = 10
+
+WORK_ORDERS, LINES, QUARANTINE = AssetKey("work_orders"), AssetKey("work_order_lines"), AssetKey("quarantine")
+FIELD_ISSUES, SCHEMA_FIELDS = AssetKey("field_issues"), AssetKey("schema_fields")
+
+
+def _spec(name: str, asset: AssetKey, description: str) -> AssetCheckSpec:
+    with warnings.catch_warnings():
+        # Partitioned check specs are a preview in 1.13; they are what ties a result to its day.
+        warnings.simplefilter("ignore", PreviewWarning)
+        return AssetCheckSpec(name, asset=asset, description=description, partitions_def=daily_partitions)
+
 
 CHECK_SPECS = [
-    AssetCheckSpec(
-        "no_quarantined_records",
-        asset="work_orders",
-        description=(
-            "Every record the API returned could be loaded and normalised; the others are in "
-            "fullbay_quarantine with the reason."
-        ),
-    ),
-    AssetCheckSpec("unique_fullbay_id", asset="work_orders", description="No invoice appears twice."),
-    AssetCheckSpec(
-        "line_sums_match_totals",
-        asset="work_orders",
-        description=(
-            "Part and labor lines sum to each invoice's partsTotal and laborTotal within one cent "
-            "per line plus 0.1% of the total."
-        ),
-    ),
-    AssetCheckSpec(
+    _spec(
         "rows_match_api_count",
-        asset="work_orders",
-        description=("Live rows per day equal the distinct invoices the API returned for it, less those quarantined."),
+        WORK_ORDERS,
+        "The day's live work orders equal the invoices the API returned for it, less those quarantined.",
+    ),
+    _spec(
+        "raw_and_normalised_agree",
+        WORK_ORDERS,
+        "Every live raw invoice of the day has a live work order and no work order lacks its raw invoice.",
+    ),
+    _spec(
+        "line_sums_match_totals",
+        LINES,
+        "Part and labor lines sum to each invoice's partsTotal and laborTotal within one cent per line "
+        "plus 0.1% of the total.",
+    ),
+    _spec(
+        "no_quarantined_records",
+        QUARANTINE,
+        "Every record the API returned for the day could be stored and normalised.",
+    ),
+    _spec(
+        "quarantine_below_one_percent",
+        WORK_ORDERS,
+        "At most 1% of the invoices the API returned for the day are quarantined (only invoices without a "
+        "usable primaryKey or invoiceDate go there). ERROR: past that the day is missing invoices.",
+    ),
+    _spec(
+        "no_field_issues",
+        FIELD_ISSUES,
+        "Every field of the day's invoices parsed into its column's type. One that did not is NULL in its "
+        "column and a row of fullbay_field_issues; the invoice itself is loaded. Lists the top field paths "
+        "with example values and invoice ids.",
+    ),
+    _spec(
+        "schema_as_known",
+        SCHEMA_FIELDS,
+        "Every field path the API has sent is one the project knows, mapped paths arrive with the JSON types "
+        "their parsers accept, and no mapped path stopped appearing (fullbay_schema_fields, as of the check).",
     ),
 ]
+SEVERITY = {
+    "rows_match_api_count": AssetCheckSeverity.ERROR,
+    "raw_and_normalised_agree": AssetCheckSeverity.ERROR,
+    "line_sums_match_totals": AssetCheckSeverity.WARN,
+    "no_quarantined_records": AssetCheckSeverity.WARN,
+    "quarantine_below_one_percent": AssetCheckSeverity.ERROR,
+    "no_field_issues": AssetCheckSeverity.WARN,
+    "schema_as_known": AssetCheckSeverity.WARN,
+}
 
 
-def quarantine_check(engine: Engine, run_id: str, days: list[date]) -> AssetCheckResult:
+@multi_asset_check(specs=CHECK_SPECS, can_subset=True, name="fullbay_checks")
+def fullbay_checks(context: AssetCheckExecutionContext, warehouse: WarehouseResource) -> Iterator[AssetCheckResult]:
+    engine = warehouse.get_engine()
+    op_context = context.op_execution_context
+    selected = context.selected_asset_check_keys
+    for day in partition_days(op_context):
+        for key, (passed, metadata) in evaluate_day(engine, day, selected).items():
+            # log_event accepts check evaluations (it dispatches on them); its annotation lags
+            op_context.log_event(
+                AssetCheckEvaluation(  # type: ignore[arg-type]
+                    asset_key=key.asset_key,
+                    check_name=key.name,
+                    passed=passed,
+                    metadata={"day": day.isoformat(), **metadata},
+                    severity=SEVERITY[key.name],
+                    partition=day.isoformat(),
+                )
+            )
+    yield from ()  # every result above is logged with its day; none is run-wide
+
+
+def evaluate_day(
+    engine: Engine, day: date, selected: set[AssetCheckKey] | None = None
+) -> dict[AssetCheckKey, tuple[bool, dict[str, Any]]]:
+    """Each selected check's outcome for one day, with metadata a person can act on."""
+    checks = {
+        AssetCheckKey(WORK_ORDERS, "rows_match_api_count"): _rows_match_api_count,
+        AssetCheckKey(WORK_ORDERS, "raw_and_normalised_agree"): _raw_and_normalised_agree,
+        AssetCheckKey(LINES, "line_sums_match_totals"): _line_sums_match_totals,
+        AssetCheckKey(QUARANTINE, "no_quarantined_records"): _no_quarantined_records,
+        AssetCheckKey(WORK_ORDERS, "quarantine_below_one_percent"): _quarantine_below_one_percent,
+        AssetCheckKey(FIELD_ISSUES, "no_field_issues"): _no_field_issues,
+        AssetCheckKey(SCHEMA_FIELDS, "schema_as_known"): _schema_as_known,
+    }
+    return {key: check(engine, day) for key, check in checks.items() if selected is None or key in selected}
+
+
+def _rows_match_api_count(engine: Engine, day: date) -> tuple[bool, dict[str, Any]]:
+    with engine.connect() as connection:
+        live = connection.execute(
+            select(func.count()).where(work_orders.c.invoice_date == day, work_orders.c.deleted_at.is_(None))
+        ).scalar_one()
+    latest = quality.quarantine_share(engine, day)
+    if latest is None:
+        return False, {"live_rows": live, "problem": "no run has recorded what the API returned for this day"}
+    expected = latest.api_records - latest.quarantined
+    return live == expected, {
+        "live_rows": live,
+        "api_records": latest.api_records,
+        "quarantined": latest.quarantined,
+        "expected_rows": expected,
+        "run_compared": latest.run_id,
+        "next_step": "Re-materialize the day; if it persists compare fullbay_raw_work_orders with the API answer.",
+    }
+
+
+def _raw_and_normalised_agree(engine: Engine, day: date) -> tuple[bool, dict[str, Any]]:
+    raw = select(raw_work_orders.c.fullbay_id).where(
+        raw_work_orders.c.invoice_date == day, raw_work_orders.c.deleted_at.is_(None)
+    )
+    normalised = select(work_orders.c.fullbay_id).where(
+        work_orders.c.invoice_date == day, work_orders.c.deleted_at.is_(None)
+    )
+    quarantined = select(quarantine.c.fullbay_id).where(
+        quarantine.c.partition_key == day.isoformat(), quarantine.c.fullbay_id.is_not(None)
+    )
+    with engine.connect() as connection:
+        raw_ids = set(connection.execute(raw).scalars())
+        normalised_ids = set(connection.execute(normalised).scalars())
+        quarantined_ids = set(connection.execute(quarantined).scalars())
+    missing = sorted(raw_ids - normalised_ids - quarantined_ids)
+    extra = sorted(normalised_ids - raw_ids)
+    return not missing and not extra, {
+        "raw_live": len(raw_ids),
+        "normalised_live": len(normalised_ids),
+        "missing_work_orders": len(missing),
+        "work_orders_without_raw": len(extra),
+        "examples": ", ".join([*missing, *extra][:EXAMPLES]),
+    }
+
+
+def _line_sums_match_totals(engine: Engine, day: date) -> tuple[bool, dict[str, Any]]:
+    with engine.connect() as connection:
+        sums = connection.execute(_line_sums_query(day)).all()
+    mismatched = [row for row in sums if not _within(row)]
+    return not mismatched, {
+        "invoices_checked": len(sums),
+        "mismatched": len(mismatched),
+        "mismatches": MetadataValue.table(
+            records=[
+                TableRecord(
+                    {
+                        "fullbay_id": row.fullbay_id,
+                        "parts_total": float(row.parts_amount or 0),
+                        "parts_lines": float(row.parts or 0),
+                        "labor_total": float(row.labor_amount or 0),
+                        "labor_lines": float(row.labor or 0),
+                    }
+                )
+                for row in mismatched[:EXAMPLES]
+            ],
+            schema=TableSchema(
+                columns=[
+                    TableColumn("fullbay_id", "string"),
+                    TableColumn("parts_total", "float"),
+                    TableColumn("parts_lines", "float"),
+                    TableColumn("labor_total", "float"),
+                    TableColumn("labor_lines", "float"),
+                ]
+            ),
+        ),
+    }
+
+
+def _no_quarantined_records(engine: Engine, day: date) -> tuple[bool, dict[str, Any]]:
     with engine.connect() as connection:
         rows = connection.execute(
-            select(quarantine.c.partition_key, quarantine.c.fullbay_id, quarantine.c.reason)
-            .where(quarantine.c.last_run_id == run_id)
-            .order_by(quarantine.c.partition_key)
+            select(quarantine.c.fullbay_id, quarantine.c.reason)
+            .where(quarantine.c.partition_key == day.isoformat())
+            .order_by(quarantine.c.fullbay_id)
         ).all()
-    examples = "; ".join(f"{r.partition_key} {r.fullbay_id or '(no id)'}: {r.reason}" for r in rows[:10])
-    return AssetCheckResult(
-        check_name="no_quarantined_records",
-        passed=not rows,
-        severity=AssetCheckSeverity.WARN,
-        metadata={"days": f"{days[0]}..{days[-1]}", "quarantined": len(rows), "examples": examples[:2000]},
+    return not rows, {
+        "quarantined": len(rows),
+        "examples": MetadataValue.table(
+            records=[
+                TableRecord({"fullbay_id": r.fullbay_id or "", "reason": r.reason[:300]}) for r in rows[:EXAMPLES]
+            ],
+            schema=TableSchema(columns=[TableColumn("fullbay_id", "string"), TableColumn("reason", "string")]),
+        ),
+        "query": MetadataValue.md(
+            f"`SELECT fullbay_id, reason, raw_text FROM fullbay_quarantine WHERE partition_key = '{day.isoformat()}'`"
+        ),
+    }
+
+
+def _quarantine_below_one_percent(engine: Engine, day: date) -> tuple[bool, dict[str, Any]]:
+    share = quality.quarantine_share(engine, day)
+    if share is None:
+        return False, {"problem": "no run has recorded what the API returned for this day"}
+    return share.share <= quality.MAX_QUARANTINED_SHARE, {
+        "api_records": share.api_records,
+        "quarantined": share.quarantined,
+        "share": MetadataValue.float(round(share.share, 4)),
+        "limit": MetadataValue.float(quality.MAX_QUARANTINED_SHARE),
+        "next_step": "See the quarantine asset's no_quarantined_records check for the reasons.",
+    }
+
+
+def _no_field_issues(engine: Engine, day: date) -> tuple[bool, dict[str, Any]]:
+    issues = quality.field_issue_summary(engine, day, day)
+    return issues["total"] == 0, {
+        "field_issues": issues["total"],
+        "invoices_with_issues": issues["invoices"],
+        "top_paths": _text_table(issues["top"], ["field_path", "issues", "expected", "example_values", "invoice_ids"]),
+    }
+
+
+def _schema_as_known(engine: Engine, day: date) -> tuple[bool, dict[str, Any]]:
+    drift = quality.schema_drift(engine)
+    return not drift.findings, {
+        "paths_seen": drift.paths_seen,
+        "unknown_paths": len(drift.unknown),
+        "new_json_types": len(drift.new_types),
+        "stopped_appearing": len(drift.gone),
+        "findings": _text_table(drift.findings[:50], ["field_path", "finding", "json_types", "seen"]),
+    }
+
+
+def _text_table(rows: list[dict[str, Any]], columns: list[str]) -> MetadataValue:
+    """Rows as a typed table (counts as ints, the rest as text)."""
+    return MetadataValue.table(
+        records=[
+            TableRecord({c: row.get(c) if isinstance(row.get(c), int) else str(row.get(c, "")) for c in columns})
+            for row in rows
+        ],
+        schema=TableSchema(
+            columns=[TableColumn(c, "int" if rows and isinstance(rows[0].get(c), int) else "string") for c in columns]
+        ),
     )
 
 
-def evaluate_checks(engine: Engine, run_id: str, days: list[date]) -> list[AssetCheckResult]:
-    first, last = days[0], days[-1]
-    span = {"days": f"{first}..{last}"}
-    with engine.connect() as connection:
-        duplicates = connection.execute(
-            select(func.count()).select_from(
-                select(work_orders.c.fullbay_id).group_by(work_orders.c.fullbay_id).having(func.count() > 1).subquery()
-            )
-        ).scalar_one()
-        sums = connection.execute(_line_sums_query(first, last)).all()
-        loaded: dict[date, int] = dict(
-            connection.execute(
-                select(work_orders.c.invoice_date, func.count())
-                .where(work_orders.c.invoice_date.between(first, last), work_orders.c.deleted_at.is_(None))
-                .group_by(work_orders.c.invoice_date)
-            ).all()
-        )
-        expected = dict(
-            connection.execute(
-                select(
-                    ingestion_metadata.c.partition_key,
-                    ingestion_metadata.c.api_record_count - ingestion_metadata.c.records_quarantined,
-                ).where(ingestion_metadata.c.execution_id.in_([runs.execution_id(run_id, d) for d in days]))
-            ).all()
-        )
-    mismatched = [row.fullbay_id for row in sums if not _within(row)]
-    wrong_days = {
-        day.isoformat(): {"rows": loaded.get(day, 0), "api": expected.get(day.isoformat())}
-        for day in days
-        if loaded.get(day, 0) != expected.get(day.isoformat())
-    }
-    return [
-        quarantine_check(engine, run_id, days),
-        AssetCheckResult(
-            check_name="unique_fullbay_id", passed=duplicates == 0, metadata={**span, "duplicates": duplicates}
-        ),
-        AssetCheckResult(
-            check_name="line_sums_match_totals",
-            passed=not mismatched,
-            severity=AssetCheckSeverity.WARN,
-            metadata={
-                **span,
-                "invoices_checked": len(sums),
-                "mismatched": len(mismatched),
-                "examples": ", ".join(mismatched[:10]),
-            },
-        ),
-        AssetCheckResult(
-            check_name="rows_match_api_count",
-            passed=not wrong_days,
-            metadata={**span, "days_checked": len(days), "days_off": str(wrong_days)[:2000]},
-        ),
-    ]
-
-
-def _line_sums_query(first: date, last: date) -> Select[Any]:
+def _line_sums_query(day: date) -> Select[Any]:
     lines = work_order_lines
     return (
         select(
@@ -130,7 +303,7 @@ def _line_sums_query(first: date, last: date) -> Select[Any]:
             func.count(lines.c.source_key).label("line_count"),
         )
         .select_from(work_orders.outerjoin(lines, lines.c.fullbay_id == work_orders.c.fullbay_id))
-        .where(and_(work_orders.c.invoice_date.between(first, last), work_orders.c.deleted_at.is_(None)))
+        .where(and_(work_orders.c.invoice_date == day, work_orders.c.deleted_at.is_(None)))
         .group_by(work_orders.c.fullbay_id, work_orders.c.parts_amount, work_orders.c.labor_amount)
     )
 

@@ -1,14 +1,18 @@
-"""Dagster resources wrapping the Fullbay client and the warehouse engine."""
+"""Dagster resources wrapping the Fullbay client and the warehouse engine, and the
+resources of the code location built from the environment."""
 
+import os
 from collections.abc import Callable
+from typing import Any
 
-from dagster import ConfigurableResource, InitResourceContext
+from dagster import ConfigurableResource, EnvVar, InitResourceContext
 from pydantic import Field, PrivateAttr
 from sqlalchemy import URL, Engine
 from sqlalchemy.exc import OperationalError
 
 from fullbay_dagster.aws.rds import rds_iam_token_source
 from fullbay_dagster.aws.secrets import API_KEY_FIELD, DB_PASSWORD_FIELD, provider_for
+from fullbay_dagster.defs.settings import ClientTuning, Settings
 from fullbay_dagster.fullbay.client import (
     DEFAULT_BASE_URL,
     DEFAULT_IP_ECHO_URL,
@@ -32,7 +36,7 @@ class WarehouseUnavailableError(RuntimeError):
 
 
 class FullbayAPIResource(ConfigurableResource):
-    """Fullbay's invoice API. Tune the pacing here: Fullbay publishes no rate limit."""
+    """Where Fullbay is and how to authenticate. Pacing and timeouts are ``ClientTuning``."""
 
     api_key: str | None = Field(default=None, description="FULLBAY_API_KEY: the account's API key (secret)")
     secret_name: str | None = Field(
@@ -45,37 +49,24 @@ class FullbayAPIResource(ConfigurableResource):
     )
     ip_echo_url: str = Field(default=DEFAULT_IP_ECHO_URL, description="where to detect the public IP")
     token_timezone: str = Field(default="UTC", description="timezone of the token's 'today'")
-    connect_timeout: float = 10.0
-    read_timeout: float = Field(default=600.0, description="seconds; a busy day can take Fullbay minutes")
-    max_attempts: int = 6
-    retry_after_cap: float = 120.0
-    total_deadline: float = 3600.0
-    min_interval: float = Field(default=0.3, description="minimum seconds between two calls")
-    max_in_flight: int = Field(default=2, description="calls (7-day windows) in flight at once")
-    step_retries: int = Field(default=3, description="Dagster retries of the fetch step after the client gives up")
-    step_retry_wait: float = Field(default=60.0, description="seconds before such a retry")
 
-    def client_config(self, api_key: str) -> FullbayClientConfig:
+    def client_config(self, api_key: str, tuning: ClientTuning | None = None) -> FullbayClientConfig:
+        """Where to call comes from here, how to pace and wait from ``tuning`` (run config,
+        then FULLBAY_* variables): overriding one never drops the other."""
         return FullbayClientConfig(
             api_key=api_key,
             base_url=self.base_url,
             public_ip=self.public_ip,
             ip_echo_url=self.ip_echo_url,
             token_timezone=self.token_timezone,
-            connect_timeout=self.connect_timeout,
-            read_timeout=self.read_timeout,
-            max_attempts=self.max_attempts,
-            retry_after_cap=self.retry_after_cap,
-            total_deadline=self.total_deadline,
-            min_interval=self.min_interval,
-            max_in_flight=self.max_in_flight,
+            **(tuning or ClientTuning()).client_kwargs(),
         )
 
-    def get_client(self, log: LogSink | None = None) -> FullbayClient:
+    def get_client(self, log: LogSink | None = None, tuning: ClientTuning | None = None) -> FullbayClient:
         if self.secret_name:
             secret = provider_for(self.secret_name, self.aws_region)
             return FullbayClient(
-                self.client_config(secret.get(API_KEY_FIELD)),
+                self.client_config(secret.get(API_KEY_FIELD), tuning),
                 logger=log,
                 refresh_api_key=lambda: secret.refresh(API_KEY_FIELD),
             )
@@ -84,7 +75,7 @@ class FullbayAPIResource(ConfigurableResource):
                 "No Fullbay API key is configured: set FULLBAY_API_KEY, or SECRETS_MANAGER_SECRET_NAME "
                 f"naming a JSON secret with a {API_KEY_FIELD!r} field."
             )
-        return FullbayClient(self.client_config(self.api_key), logger=log)
+        return FullbayClient(self.client_config(self.api_key, tuning), logger=log)
 
 
 class WarehouseResource(ConfigurableResource):
@@ -191,3 +182,47 @@ class AlertsResource(ConfigurableResource):
         from fullbay_dagster.aws.notify import publish_alert
 
         return publish_alert(self.topic_arn, subject, message, region_name=self.aws_region)
+
+
+# Optional settings become EnvVar references only when set: an EnvVar that is
+# unset fails the run, and a plain value would show in the UI (bad for secrets).
+_AWS = {"secret_name": "SECRETS_MANAGER_SECRET_NAME", "aws_region": "AWS_REGION"}
+_FULLBAY = {
+    **_AWS,
+    "api_key": "FULLBAY_API_KEY",
+    "base_url": "FULLBAY_API_BASE_URL",
+    "public_ip": "FULLBAY_PUBLIC_IP",
+    "ip_echo_url": "FULLBAY_IP_ECHO_URL",
+    "token_timezone": "FULLBAY_TOKEN_TIMEZONE",
+}
+_WAREHOUSE = {
+    **_AWS,
+    "database_url": "DATABASE_URL",
+    "db_host": "DB_HOST",
+    "db_name": "DB_NAME",
+    "db_user": "DB_USER",
+    "db_password": "DB_PASSWORD",
+    "db_sslmode": "DB_SSLMODE",
+}
+
+
+def _present(mapping: dict[str, str]) -> dict[str, Any]:
+    return {field: EnvVar(name) for field, name in mapping.items() if os.environ.get(name)}
+
+
+def resources_from_env(settings: Settings) -> dict[str, ConfigurableResource]:
+    warehouse_fields = _present(_WAREHOUSE)
+    if os.environ.get("DB_PORT"):
+        warehouse_fields["db_port"] = EnvVar.int("DB_PORT")
+    if os.environ.get("DB_IAM_AUTH", "").lower() in ("1", "true", "yes"):
+        warehouse_fields["db_iam_auth"] = True
+    if settings.deployed and "db_sslmode" not in warehouse_fields:
+        warehouse_fields["db_sslmode"] = "require"  # RDS in production: TLS unless told otherwise
+    alerts_fields = _present({"topic_arn": "FULLBAY_ALERT_TOPIC_ARN", "aws_region": "AWS_REGION"})
+    if os.environ.get("FULLBAY_METRICS_NAMESPACE"):
+        alerts_fields["metrics_namespace"] = os.environ["FULLBAY_METRICS_NAMESPACE"]
+    return {
+        "fullbay": FullbayAPIResource(**_present(_FULLBAY)),
+        "warehouse": WarehouseResource(**warehouse_fields),
+        "alerts": AlertsResource(enabled=settings.deployed, environment=settings.environment, **alerts_fields),
+    }

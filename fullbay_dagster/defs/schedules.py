@@ -1,4 +1,4 @@
-"""The daily schedule: yesterday's partition plus a few re-pulled days, in one run.
+"""The job and the daily schedule: yesterday's partition plus a few re-pulled days, in one run.
 
 Fullbay invoices change after their invoice date (payments lower the balance), so
 each tick loads the newest complete day and re-pulls the ``repull_days`` before
@@ -8,19 +8,30 @@ it. A single run over the range lets the raw step fetch them in one window.
 from datetime import datetime
 
 from dagster import (
+    AssetSelection,
     DefaultScheduleStatus,
-    JobDefinition,
     RunRequest,
-    ScheduleDefinition,
     ScheduleEvaluationContext,
     SkipReason,
     TimeWindowPartitionsDefinition,
+    define_asset_job,
     schedule,
 )
-from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
-from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
+from fullbay_dagster.defs.assets import ingestion_metadata, normalise_work_orders, raw_work_orders
+from fullbay_dagster.defs.checks import fullbay_checks
+from fullbay_dagster.defs.environment import SETTINGS
+from fullbay_dagster.defs.partitions import daily_partitions, range_tags
 from fullbay_dagster.defs.settings import SettingsError
+
+JOB_NAME = "fullbay_daily_job"
+
+fullbay_daily_job = define_asset_job(
+    JOB_NAME,
+    selection=AssetSelection.assets(raw_work_orders, normalise_work_orders, ingestion_metadata)
+    | AssetSelection.checks(fullbay_checks),
+    description="Fullbay invoices of the selected days into the warehouse.",
+)
 
 
 def recent_partitions(
@@ -33,34 +44,23 @@ def recent_partitions(
     return keys[max(0, len(keys) - 1 - repull_days)], keys[-1]
 
 
-def range_tags(first: str, last: str) -> dict[str, str]:
-    """Tags that make one run cover a partition range (single-run backfill policy)."""
-    return {ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last}
+try:
 
+    @schedule(
+        name="fullbay_daily_schedule",
+        job=fullbay_daily_job,
+        cron_schedule=SETTINGS.cron_schedule,
+        execution_timezone=SETTINGS.timezone,
+        default_status=DefaultScheduleStatus.RUNNING if SETTINGS.deployed else DefaultScheduleStatus.STOPPED,
+        description=f"Loads the newest complete day and re-pulls the {SETTINGS.repull_days} before it.",
+    )
+    def fullbay_daily_schedule(context: ScheduleEvaluationContext) -> RunRequest | SkipReason:
+        span = recent_partitions(daily_partitions, context.scheduled_execution_time, SETTINGS.repull_days)
+        if span is None:
+            return SkipReason("No complete day since FULLBAY_START_DATE yet.")
+        return RunRequest(tags=range_tags(*span))
 
-def build_daily_schedule(
-    job: JobDefinition | UnresolvedAssetJobDefinition,
-    partitions_def: TimeWindowPartitionsDefinition,
-    cron_schedule: str,
-    repull_days: int,
-    running: bool,
-) -> ScheduleDefinition:
-    try:
-
-        @schedule(
-            name="fullbay_daily_schedule",
-            job=job,
-            cron_schedule=cron_schedule,
-            execution_timezone=partitions_def.timezone,
-            default_status=DefaultScheduleStatus.RUNNING if running else DefaultScheduleStatus.STOPPED,
-            description=f"Loads the newest complete day and re-pulls the {repull_days} before it.",
-        )
-        def fullbay_daily_schedule(context: ScheduleEvaluationContext) -> RunRequest | SkipReason:
-            span = recent_partitions(partitions_def, context.scheduled_execution_time, repull_days)
-            if span is None:
-                return SkipReason("No complete day since FULLBAY_START_DATE yet.")
-            return RunRequest(tags=range_tags(*span))
-
-    except Exception as exc:  # Dagster's own cron parser is the judge of validity
-        raise SettingsError(f"SCHEDULE_EXPRESSION gives an invalid cron schedule {cron_schedule!r}: {exc}") from None
-    return fullbay_daily_schedule
+except Exception as exc:  # Dagster's own cron parser is the judge of validity
+    raise SettingsError(
+        f"SCHEDULE_EXPRESSION gives an invalid cron schedule {SETTINGS.cron_schedule!r}: {exc}"
+    ) from None

@@ -1,8 +1,11 @@
-"""Environment-driven settings read when the code location loads.
+"""Environment-driven settings.
 
-Everything that shapes the definitions themselves (partitions, schedule) lives
-here; credentials do not: resources read those through ``EnvVar`` at run time so
-they never reach the UI.
+``Settings`` shapes the definitions themselves (partitions, schedule); it is read
+once, when the code location loads (``environment.SETTINGS``). ``ClientTuning`` is the one
+declaration of the Fullbay client's tunables: the raw asset's run config, the
+``FULLBAY_*`` environment names and the client configuration all come from it.
+Credentials are in neither: resources read those through ``EnvVar`` at run time
+so they never reach the UI, and tuning a run never touches them.
 """
 
 from __future__ import annotations
@@ -12,7 +15,11 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from dagster import Config
+from pydantic import Field
 
 DEFAULT_START_DATE = "2024-01-01"
 DEFAULT_SCHEDULE = "rate(1 day)"
@@ -114,3 +121,51 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         repull_days=int(repull),
         freshness_hour=int(freshness),
     )
+
+
+class ClientTuning(Config):
+    """How the Fullbay client paces and waits; per run (launchpad: ``ops: raw_work_orders:
+    config:``) or from the environment (``FULLBAY_`` + the field name in capitals). A field
+    left unset falls back to its variable, then to the client's default."""
+
+    connect_timeout: float | None = Field(default=None, gt=0, description="seconds to connect")
+    read_timeout: float | None = Field(default=None, gt=0, description="seconds to wait for an answer (default 600)")
+    total_deadline: float | None = Field(default=None, gt=0, description="seconds one call may take with retries")
+    max_attempts: int | None = Field(default=None, ge=1, description="attempts per call")
+    retry_after_cap: float | None = Field(default=None, ge=0, description="longest Retry-After honoured, seconds")
+    min_interval: float | None = Field(
+        default=None, ge=0, description="floor of seconds between two calls, even while Fullbay answers promptly (0)"
+    )
+    max_interval: float | None = Field(
+        default=None, gt=0, description="ceiling of the gap between calls while backing off, seconds (30)"
+    )
+    slow_factor: float | None = Field(
+        default=None, gt=1, description="an answer this many times slower than usual counts as pushback (4)"
+    )
+    max_in_flight: int | None = Field(default=None, ge=1, description="calls (7-day windows) in flight at once")
+    step_retries: int | None = Field(default=None, ge=0, description="Dagster retries of the fetch step (default 3)")
+    step_retry_wait: float | None = Field(default=None, ge=0, description="seconds before such a retry (default 60)")
+
+    @staticmethod
+    def env_name(field: str) -> str:
+        return f"FULLBAY_{field.upper()}"
+
+    def resolved(self, env: Mapping[str, str] | None = None) -> dict[str, Any]:
+        """The fields that are set, here or in the environment, with their values."""
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        for name, info in type(self).model_fields.items():
+            value = getattr(self, name)
+            raw = env.get(self.env_name(name))
+            if value is None and raw:
+                try:
+                    value = type(self).model_validate({name: raw}).model_dump()[name]
+                except ValueError:
+                    raise SettingsError(f"{self.env_name(name)} {raw!r}: {info.description}") from None
+            if value is not None:
+                values[name] = value
+        return values
+
+    def client_kwargs(self, env: Mapping[str, str] | None = None) -> dict[str, Any]:
+        """What goes into ``FullbayClientConfig`` (the step_* fields are Dagster's)."""
+        return {k: v for k, v in self.resolved(env).items() if not k.startswith("step_")}

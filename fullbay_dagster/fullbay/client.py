@@ -44,6 +44,8 @@ from fullbay_dagster.fullbay.errors import (
     FullbayRepeatsError,
     FullbayTransientError,
 )
+from fullbay_dagster.fullbay.jsonio import LenientBody, parse_json
+from fullbay_dagster.fullbay.pacing import AdaptivePacer
 from fullbay_dagster.fullbay.redaction import install_urllib3_redaction, redact
 from fullbay_dagster.fullbay.windows import MAX_WINDOW_DAYS, date_windows
 
@@ -83,8 +85,12 @@ class FullbayClientConfig:
     backoff_max: float = 60.0
     retry_after_cap: float = 120.0
     total_deadline: float = 3600.0
-    min_interval: float = 0.3
-    max_in_flight: int = 2
+    # Pacing (see pacing.py): no gap between calls until Fullbay pushes back, then a
+    # gap that doubles up to max_interval and halves again with each prompt answer.
+    min_interval: float = 0.0  # the floor: seconds between call starts, even when all is well
+    max_interval: float = 30.0  # the ceiling of the gap while backing off
+    max_in_flight: int = 2  # calls (7-day windows) in flight at once, at most
+    slow_factor: float = 4.0  # an answer this many times slower than usual counts as pushback
     window_days: int = MAX_WINDOW_DAYS
     # Pauses before fetching an inconsistent window again; after the last, the run
     # fails (about a minute in all, rather than minutes of step retries).
@@ -104,6 +110,8 @@ class FullbayClientConfig:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
         if self.max_attempts < 1 or self.max_in_flight < 1 or self.min_interval < 0:
             raise ValueError("max_attempts and max_in_flight must be >= 1 and min_interval >= 0")
+        if self.max_interval < self.min_interval or self.slow_factor <= 1:
+            raise ValueError("max_interval must be >= min_interval and slow_factor > 1")
         if not 1 <= self.window_days <= MAX_WINDOW_DAYS:
             raise ValueError(f"window_days must be between 1 and {MAX_WINDOW_DAYS}, got {self.window_days}")
 
@@ -142,6 +150,9 @@ class Page:
     total_pages: int
     total_count: int
     records: list[dict[str, Any]]
+    # False when the body held what strict JSON cannot (NaN, Infinity, huge integers,
+    # lone surrogates): writers must then use the standard library to keep it as is.
+    strict: bool = True
 
 
 def _validate_ip(value: str, source: str) -> str:
@@ -205,9 +216,13 @@ class FullbayClient:
         adapter = HTTPAdapter(pool_connections=1, pool_maxsize=max(config.max_in_flight, 2), max_retries=0)
         self._session.mount("http://", adapter)
         self._session.mount("https://", adapter)
-        self._in_flight = threading.BoundedSemaphore(config.max_in_flight)
-        self._pace_lock = threading.Lock()
-        self._next_call_at = 0.0
+        self.pacer = AdaptivePacer(
+            floor=config.min_interval,
+            ceiling=config.max_interval,
+            max_in_flight=config.max_in_flight,
+            slow_factor=config.slow_factor,
+            retry_after_cap=config.retry_after_cap,
+        )
         self._ip_lock = threading.Lock()
         self._ip: str | None = _validate_ip(config.public_ip, "FULLBAY_PUBLIC_IP") if config.public_ip else None
         self._ip_detected = False
@@ -267,14 +282,6 @@ class FullbayClient:
     def _secrets(self) -> tuple[str | None, ...]:
         return (self.config.api_key, self._api_key, self._token[2] if self._token else None)
 
-    def _pace(self) -> None:
-        with self._pace_lock:
-            now = time.monotonic()
-            wait = self._next_call_at - now
-            self._next_call_at = max(now, self._next_call_at) + self.config.min_interval
-        if wait > 0:
-            time.sleep(wait)
-
     def _request_once(self, start: date, end: date, page: int, endpoint: str = INVOICES_ENDPOINT) -> dict[str, Any]:
         what = f"{endpoint} {start}..{end} page {page}"
         params = {
@@ -285,34 +292,51 @@ class FullbayClient:
             "page": str(page),
         }
         url = f"{self.config.base_url.rstrip('/')}/{endpoint}"
-        with self._in_flight:
-            self._pace()
-            self.stats.add(requests=1)
-            try:
-                response = self._session.get(
-                    url, params=params, timeout=(self.config.connect_timeout, self.config.read_timeout)
-                )
-                body_text = response.text
-            except requests.ConnectTimeout as exc:
-                raise self._endpoint_trouble(
-                    what,
-                    f"no connection within {self.config.connect_timeout:g} s ({type(exc).__name__})",
-                    reachable=False,
-                ) from None
-            except requests.Timeout as exc:
-                raise FullbayTransientError(f"{what}: timed out ({type(exc).__name__})") from None
-            except requests.ConnectionError as exc:
-                if not isinstance(getattr(exc.args[0] if exc.args else None, "reason", None), NewConnectionError):
-                    detail = redact(str(exc), self._secrets())
-                    raise FullbayTransientError(f"{what}: {type(exc).__name__}: {detail[:300]}") from None
-                reason = type(exc.args[0].reason).__name__  # NameResolutionError, connection refused...
-                raise self._endpoint_trouble(what, f"cannot connect ({reason})", reachable=False) from None
-            except requests.RequestException as exc:
+        self.pacer.acquire()
+        self.stats.add(requests=1)
+        started = time.monotonic()
+        try:
+            response = self._session.get(
+                url, params=params, timeout=(self.config.connect_timeout, self.config.read_timeout)
+            )
+            content = response.content
+        except requests.ConnectTimeout as exc:
+            self._release(what, ok=False)
+            raise self._endpoint_trouble(
+                what, f"no connection within {self.config.connect_timeout:g} s ({type(exc).__name__})", reachable=False
+            ) from None
+        except requests.Timeout as exc:
+            self._release(what, ok=False)
+            raise FullbayTransientError(f"{what}: timed out ({type(exc).__name__})") from None
+        except requests.ConnectionError as exc:
+            self._release(what, ok=False)
+            if not isinstance(getattr(exc.args[0] if exc.args else None, "reason", None), NewConnectionError):
                 detail = redact(str(exc), self._secrets())
                 raise FullbayTransientError(f"{what}: {type(exc).__name__}: {detail[:300]}") from None
-        return self._check_response(what, response, body_text, page)
+            reason = type(exc.args[0].reason).__name__  # NameResolutionError, connection refused...
+            raise self._endpoint_trouble(what, f"cannot connect ({reason})", reachable=False) from None
+        except requests.RequestException as exc:
+            self._release(what, ok=False)
+            detail = redact(str(exc), self._secrets())
+            raise FullbayTransientError(f"{what}: {type(exc).__name__}: {detail[:300]}") from None
+        except BaseException:
+            self._release(what, ok=True)
+            raise
+        status = response.status_code
+        if status == 429 or status >= 500:
+            self._release(what, ok=False, retry_after=_parse_retry_after(response.headers.get("Retry-After")))
+        else:
+            self._release(what, ok=True, latency=time.monotonic() - started)
+        return self._check_response(what, response, content, page)
 
-    def _check_response(self, what: str, response: requests.Response, text: str, page: int) -> dict[str, Any]:
+    def _release(self, what: str, *, ok: bool, latency: float | None = None, retry_after: float | None = None) -> None:
+        if self.pacer.release(ok=ok, latency=latency, retry_after=retry_after):
+            self.log.debug(
+                f"{what}: Fullbay pushed back; pacing now {self.pacer.interval:.2f}s between calls, "
+                f"{self.pacer.limit} in flight"
+            )
+
+    def _check_response(self, what: str, response: requests.Response, content: bytes, page: int) -> dict[str, Any]:
         status = response.status_code
         if status == 429:
             retry_after = _parse_retry_after(response.headers.get("Retry-After"))
@@ -328,9 +352,9 @@ class FullbayClient:
             raise FullbayPermanentError(f"{what}: HTTP {status}")
         kind = response.headers.get("Content-Type", "unknown content type")
         try:
-            body = response.json()
+            body = parse_json(content)
         except ValueError:
-            detail = f"HTTP {status} with a body that is not valid JSON ({kind}, {len(text)} bytes)"
+            detail = f"HTTP {status} with a body that is not valid JSON ({kind}, {len(content)} bytes)"
             if "json" in kind.lower():
                 raise FullbayTransientError(f"{what}: {detail}") from None  # garbled, not foreign
             raise self._endpoint_trouble(what, detail, reachable=True) from None
@@ -345,6 +369,7 @@ class FullbayClient:
                 raise FullbayAuthError(self._auth_message(what, message))
             if self._request_fail.search(message):
                 raise FullbayPermanentError(f"{what}: Fullbay refused the request: {message}")
+            self.pacer.push_back()  # 'try again later', said in the body
             raise FullbayTransientError(f"{what}: Fullbay answered FAIL: {message}")
         if outcome != "SUCCESS":
             raise FullbayTransientError(f"{what}: unexpected status {str(outcome)[:40]!r} in the response")
@@ -485,7 +510,7 @@ class FullbayClient:
                     keyed += 1
                     keys.add(str(record[key_field]))
             self.stats.add(pages=1, records=len(records))
-            yield Page(start, end, page, pages, count, records)
+            yield Page(start, end, page, pages, count, records, strict=not isinstance(body, LenientBody))
             if page >= pages:
                 break
             page += 1

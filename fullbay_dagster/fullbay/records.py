@@ -22,6 +22,8 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from fullbay_dagster.fullbay import jsonio
+
 CENT = Decimal("0.01")
 _JSON_NUL = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")  # an escaped NUL, not an escaped backslash + "u0000"
 # What the warehouse columns hold: NUMERIC(16, 4) and VARCHAR(64) keys.
@@ -35,7 +37,9 @@ class RecordError(ValueError):
 
 
 def canonical_json(record: dict[str, Any]) -> str:
-    return json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    # json.dumps(sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False),
+    # through orjson where that gives the same text (see jsonio): ~4x faster.
+    return jsonio.canonical_json(record)
 
 
 def content_hash(record: dict[str, Any]) -> str:

@@ -454,6 +454,7 @@ class Simulator:
             name: values[0] for name, values in parse_qs(urlsplit(handler.path).query, keep_blank_values=True).items()
         }
         client_ip = handler.client_address[0]
+        received_at = time.time()
         fault = self._next_fault(config)
         if config.latency > 0:
             time.sleep(config.latency)
@@ -478,6 +479,9 @@ class Simulator:
                 "fault": fault,
                 "status": answer.status,
                 "ip": client_ip,
+                # wall-clock times, so tests can see whether two runs called at once
+                "received_at": received_at,
+                "answered_at": time.time(),
             }
         )
         try:

@@ -8,7 +8,6 @@ inside a database transaction. Files keep memory flat however large a day is.
 from __future__ import annotations
 
 import errno
-import json
 import os
 import tempfile
 import time
@@ -22,6 +21,7 @@ from typing import IO, Any
 from fullbay_dagster.fullbay.client import FullbayClient
 from fullbay_dagster.fullbay.endpoints import INVOICES, Endpoint
 from fullbay_dagster.fullbay.errors import FullbayInconsistentWindowError, FullbayRepeatsError, FullbayTransientError
+from fullbay_dagster.fullbay.jsonio import dump_record, parse_record
 from fullbay_dagster.fullbay.windows import date_windows, days_in
 
 _DISK_FULL = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT}
@@ -53,9 +53,9 @@ class SpoolResult:
         return self.directory / f"{day.isoformat()}.jsonl"
 
     def records(self, day: date) -> Iterator[dict[str, Any]]:
-        with self.path(day).open(encoding="utf-8") as handle:
+        with self.path(day).open("rb") as handle:
             for line in handle:
-                yield json.loads(line)
+                yield parse_record(line)
 
 
 def fetch_windows(
@@ -127,7 +127,7 @@ def _write_window(
 ) -> dict[date, int]:
     days = days_in(start, end)
     counts = dict.fromkeys(days, 0)
-    handles: dict[date, IO[str]] = {day: spool.path(day).open("w", encoding="utf-8") for day in days}
+    handles: dict[date, IO[bytes]] = {day: spool.path(day).open("wb") for day in days}
     try:
         pages = client.iter_window_pages(start, end, accept, endpoint.php, endpoint.key_field)
         for page in pages:
@@ -138,7 +138,7 @@ def _write_window(
                     # Outside the window we asked for (or no usable date): keep it with the
                     # window's first day, where the loader quarantines it with the reason.
                     day = start
-                handles[day].write(json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n")
+                handles[day].write(dump_record(record, page.strict))
                 counts[day] += 1
     finally:
         for handle in handles.values():

@@ -122,6 +122,7 @@ def make_engine(
         pool_recycle=1800,  # IAM tokens live 15 minutes; pooled connections outlive them safely
         connect_args=connect_args,
     )
+    event.listen(engine, "connect", _postgres_session)
     if password is not None:
         source = password
 
@@ -130,6 +131,22 @@ def make_engine(
             cparams["password"] = source()
 
     return engine
+
+
+def _postgres_session(dbapi_connection: Any, _record: Any) -> None:
+    """lz4 for what this session TOASTs (PostgreSQL >= 14 built with lz4, as RDS and
+    Debian's are): the raw JSON of an invoice is several KiB, and compressing it with
+    the default pglz took a quarter of a run's time; lz4 needs about a third less for
+    the same size. Columns keep their declared method; values already stored are
+    read either way. Servers without lz4 keep their default."""
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("SET default_toast_compression = 'lz4'")
+        dbapi_connection.commit()
+    except Exception:  # older server or no lz4: nothing to gain, nothing lost
+        dbapi_connection.rollback()
+    finally:
+        cursor.close()
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

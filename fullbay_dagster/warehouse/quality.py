@@ -11,7 +11,6 @@ from sqlalchemy import Engine, func, select
 
 from fullbay_dagster.fullbay.fields import KNOWN, MAPPED
 from fullbay_dagster.fullbay.observe import fold
-from fullbay_dagster.warehouse import runs
 from fullbay_dagster.warehouse.schema import field_issues, ingestion_metadata, schema_fields
 
 #: A day fails when more than this share of the invoices the API returned is quarantined.
@@ -67,25 +66,34 @@ class QuarantineShare:
     day: str
     api_records: int
     quarantined: int
+    run_id: str  # the Dagster run whose counts these are
 
     @property
     def share(self) -> float:
         return self.quarantined / self.api_records if self.api_records else 0.0
 
 
-def quarantine_shares(engine: Engine, run_id: str, days: list[date]) -> list[QuarantineShare]:
-    """Per day of the run: invoices the API returned and how many were quarantined."""
+def quarantine_share(engine: Engine, day: date) -> QuarantineShare | None:
+    """The day's invoices as the latest run that fetched it counted them: how many the
+    API returned and how many were quarantined (None if no run has fetched the day)."""
     with engine.connect() as connection:
-        rows = connection.execute(
+        row = connection.execute(
             select(
-                ingestion_metadata.c.partition_key,
                 ingestion_metadata.c.api_record_count,
                 ingestion_metadata.c.records_quarantined,
-            ).where(ingestion_metadata.c.execution_id.in_([runs.execution_id(run_id, day) for day in days]))
-        ).all()
-    return sorted(
-        (QuarantineShare(r.partition_key, int(r.api_record_count or 0), int(r.records_quarantined or 0)) for r in rows),
-        key=lambda s: s.day,
+                ingestion_metadata.c.dagster_run_id,
+            )
+            .where(
+                ingestion_metadata.c.partition_key == day.isoformat(),
+                ingestion_metadata.c.api_record_count.is_not(None),
+            )
+            .order_by(ingestion_metadata.c.start_time.desc())
+            .limit(1)
+        ).first()
+    if row is None:
+        return None
+    return QuarantineShare(
+        day.isoformat(), int(row.api_record_count or 0), int(row.records_quarantined or 0), row.dagster_run_id or ""
     )
 
 

@@ -1,93 +1,132 @@
-"""Bookkeeping rows in ``ingestion_metadata``: one per (run, partition day).
+"""The run log: every write to ``ingestion_metadata`` goes through :class:`RunLog`.
 
-Written in their own short transactions so a failed load still leaves its row,
-with the error, behind.
+One row per (run, partition day). Each write is its own short transaction so a
+failed load still leaves its row, with the error, behind. A row only moves
+forward: ``running`` -> ``success`` or ``failed``; a step retry never turns a
+finished row back to ``running``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import ColumnElement, Engine, select, update
 
 from fullbay_dagster.warehouse.bulk import upsert
 from fullbay_dagster.warehouse.schema import ingestion_metadata
 
 RUNNING, SUCCESS, FAILED = "running", "success", "failed"
+ABANDONED = "run ended without finishing"
+MAX_ERROR_CHARS = 4000
 
 
 def execution_id(run_id: str, day: date) -> str:
     return f"{run_id}:{day.isoformat()}"
 
 
-def start(engine: Engine, run_id: str, days: Iterable[date], api_endpoint: str) -> None:
-    now = datetime.now(UTC)
-    rows = [
-        {
-            "execution_id": execution_id(run_id, day),
-            "partition_key": day.isoformat(),
-            "dagster_run_id": run_id,
-            "start_time": now,
-            "end_time": None,
-            "status": RUNNING,
-            "error_message": None,
-            "api_endpoint": api_endpoint,
-        }
-        for day in days
-    ]
-    with engine.begin() as connection:
-        upsert(connection, ingestion_metadata, rows, ["execution_id"])
+@dataclass(frozen=True)
+class RunLog:
+    """The ``ingestion_metadata`` rows of one Dagster run."""
 
+    engine: Engine
+    run_id: str
 
-def record(engine: Engine, run_id: str, day: date, **values: Any) -> None:
-    with engine.begin() as connection:
-        connection.execute(
-            update(ingestion_metadata)
-            .where(ingestion_metadata.c.execution_id == execution_id(run_id, day))
-            .values(**values)
-        )
-
-
-def finish(engine: Engine, run_id: str, day: date) -> None:
-    record(engine, run_id, day, status=SUCCESS, end_time=datetime.now(UTC))
-
-
-def record_run_failure(engine: Engine, run_id: str, days: list[date], error: str, api_endpoint: str) -> None:
-    """For a run that failed outside the assets' own error handling (killed, timed
-    out, failed before its first step): make sure each of its days has a row, and
-    mark the ones still 'running' failed."""
-    with engine.begin() as connection:
-        present = set(
-            connection.execute(
-                select(ingestion_metadata.c.execution_id).where(ingestion_metadata.c.dagster_run_id == run_id)
-            ).scalars()
-        )
-    missing = [day for day in days if execution_id(run_id, day) not in present]
-    if missing:
-        start(engine, run_id, missing, api_endpoint)
-    fail(engine, run_id, days, error)
-
-
-def fail(engine: Engine, run_id: str, days: Iterable[date], error: str) -> None:
-    """Mark every still-running day of the run failed; finished days keep their status."""
-    with engine.begin() as connection:
-        connection.execute(
-            update(ingestion_metadata)
-            .where(
-                ingestion_metadata.c.execution_id.in_([execution_id(run_id, day) for day in days]),
-                ingestion_metadata.c.status == RUNNING,
+    def start(self, days: Iterable[date], api_endpoint: str) -> None:
+        """Open a ``running`` row per day; rows a previous attempt of this run opened are left as they are."""
+        now = datetime.now(UTC)
+        wanted = {execution_id(self.run_id, day): day for day in days}
+        with self.engine.begin() as connection:
+            present = set(
+                connection.execute(
+                    select(ingestion_metadata.c.execution_id).where(ingestion_metadata.c.execution_id.in_(wanted))
+                ).scalars()
             )
-            .values(status=FAILED, end_time=datetime.now(UTC), error_message=error[:4000])
+            rows = [
+                {
+                    "execution_id": key,
+                    "partition_key": day.isoformat(),
+                    "dagster_run_id": self.run_id,
+                    "start_time": now,
+                    "end_time": None,
+                    "status": RUNNING,
+                    "error_message": None,
+                    "api_endpoint": api_endpoint,
+                }
+                for key, day in wanted.items()
+                if key not in present
+            ]
+            upsert(connection, ingestion_metadata, rows, ["execution_id"], keep=["status", "start_time"])
+
+    def record(self, day: date, **values: Any) -> None:
+        """Counts of a day while it is still running (a finished row keeps its figures)."""
+        self._update([day], values, only_running=True)
+
+    def add_quarantined(self, day: date, count: int) -> None:
+        """The raw step counted what it could not store; the normalise step adds what did not normalise."""
+        self.record(day, records_quarantined=ingestion_metadata.c.records_quarantined + count)
+
+    def note(self, days: Iterable[date], message: str) -> None:
+        """Why an attempt failed while Dagster retries the step: the row stays ``running``."""
+        self._update(days, {"error_message": message[:MAX_ERROR_CHARS]}, only_running=True)
+
+    def finish(self, days: Iterable[date]) -> None:
+        self._update(days, {"status": SUCCESS, "end_time": datetime.now(UTC), "error_message": None}, True)
+
+    def fail(self, days: Iterable[date], error: str) -> None:
+        """Mark every still-running day of the run failed; finished days keep their status."""
+        self._update(
+            days, {"status": FAILED, "end_time": datetime.now(UTC), "error_message": error[:MAX_ERROR_CHARS]}, True
         )
 
+    def fail_run(self, days: list[date], error: str, api_endpoint: str) -> None:
+        """For a run that failed outside the assets' own handling (killed, timed out, failed
+        before its first step): make sure each day has a row, and fail those still running."""
+        self.start(days, api_endpoint)
+        self.fail(days, error)
 
-def rows_for_run(engine: Engine, run_id: str) -> list[dict[str, Any]]:
-    with engine.connect() as connection:
-        result = connection.execute(
-            select(ingestion_metadata)
-            .where(ingestion_metadata.c.dagster_run_id == run_id)
-            .order_by(ingestion_metadata.c.partition_key)
-        )
-        return [dict(row._mapping) for row in result]
+    def close_abandoned(self, days: Iterable[date], is_alive: Callable[[str], bool]) -> list[str]:
+        """Fail the ``running`` rows other runs left for these days when those runs are gone."""
+        keys = [day.isoformat() for day in days]
+        with self.engine.connect() as connection:
+            others = set(
+                connection.execute(
+                    select(ingestion_metadata.c.dagster_run_id).where(
+                        ingestion_metadata.c.partition_key.in_(keys),
+                        ingestion_metadata.c.status == RUNNING,
+                        ingestion_metadata.c.dagster_run_id != self.run_id,
+                    )
+                ).scalars()
+            )
+        dead = sorted(run_id for run_id in others if run_id and not is_alive(run_id))
+        if dead:
+            with self.engine.begin() as connection:
+                connection.execute(
+                    update(ingestion_metadata)
+                    .where(
+                        ingestion_metadata.c.dagster_run_id.in_(dead),
+                        ingestion_metadata.c.status == RUNNING,
+                    )
+                    .values(status=FAILED, end_time=datetime.now(UTC), error_message=ABANDONED)
+                )
+        return dead
+
+    def rows(self) -> list[dict[str, Any]]:
+        with self.engine.connect() as connection:
+            result = connection.execute(
+                select(ingestion_metadata)
+                .where(ingestion_metadata.c.dagster_run_id == self.run_id)
+                .order_by(ingestion_metadata.c.partition_key)
+            )
+            return [dict(row._mapping) for row in result]
+
+    def _update(self, days: Iterable[date], values: dict[str, Any], only_running: bool) -> None:
+        conditions: list[ColumnElement[bool]] = [
+            ingestion_metadata.c.execution_id.in_([execution_id(self.run_id, day) for day in days])
+        ]
+        if only_running:
+            conditions.append(ingestion_metadata.c.status == RUNNING)
+        with self.engine.begin() as connection:
+            connection.execute(update(ingestion_metadata).where(*conditions).values(**values))

@@ -20,15 +20,15 @@ from dagster import (
 from sqlalchemy import Engine, select
 
 from fullbay_dagster.aws.lambda_handler import handler
-from fullbay_dagster.defs.definitions import JOB_NAME, build_definitions
+from fullbay_dagster.defs.partitions import range_tags
 from fullbay_dagster.defs.resources import AlertsResource, WarehouseResource
-from fullbay_dagster.defs.schedules import range_tags
-from fullbay_dagster.defs.settings import load_settings
+from fullbay_dagster.defs.schedules import JOB_NAME
 from fullbay_dagster.fullbay.simulator import Simulator
 from fullbay_dagster.warehouse.engine import make_engine
 from fullbay_dagster.warehouse.schema import ingestion_metadata, work_orders
 from fullbay_dagster_tests.aws.conftest import REGION, put_secret
 from fullbay_dagster_tests.conftest import TEST_KEY
+from fullbay_dagster_tests.defs_loader import load_definitions
 
 NAMESPACE = "Fullbay/Ingestion"
 
@@ -83,16 +83,19 @@ def alerts_received(queue_url: str) -> list[dict[str, str]]:
 def test_the_scheduled_event_loads_yesterday_and_the_repulled_days(
     deployed: dict[str, str], engine: Engine, simulator: Simulator
 ) -> None:
+    load_definitions()  # as a fresh Lambda process would, with this test's environment
     summary = handler({"source": "aws.events", "detail-type": "Scheduled Event", "time": "2025-03-13T09:00:00Z"})
     assert summary["status"] == "success"
     assert (summary["first_day"], summary["last_day"]) == ("2025-03-10", "2025-03-12")
-    assert summary["work_orders"]["records_processed"] == 3 * simulator.config.invoices_per_day
+    per_day = summary["work_orders"]
+    assert sorted(per_day) == ["2025-03-10", "2025-03-11", "2025-03-12"]
+    assert {figures["dagster/row_count"] for figures in per_day.values()} == {simulator.config.invoices_per_day}
     with engine.connect() as connection:
         days = connection.execute(select(work_orders.c.invoice_date).distinct()).scalars().all()
     assert sorted(days) == [date(2025, 3, 10), date(2025, 3, 11), date(2025, 3, 12)]
     assert metric_dimensions("RecordsProcessed") == {"2025-03-10", "2025-03-11", "2025-03-12"}
     assert metric_dimensions("DurationSeconds") == {"2025-03-10", "2025-03-11", "2025-03-12"}
-    assert metric_dimensions("FailedRequests") == {"2025-03-10...2025-03-12"}
+    assert metric_dimensions("FailedRequests") == {"2025-03-10..2025-03-12"}
 
 
 def test_an_unknown_event_is_refused() -> None:
@@ -107,7 +110,7 @@ def test_nothing_is_published_outside_deployed_environments(aws: str, pg_url: st
 
 def test_a_failed_run_is_alerted_and_recorded(deployed: dict[str, str], engine: Engine) -> None:
     """A run that died without its steps recording anything (killed, timed out)."""
-    defs = build_definitions(load_settings())
+    defs = load_definitions()
     instance = DagsterInstance.ephemeral()
     job = defs.resolve_job_def(JOB_NAME)
     run = instance.create_run_for_job(job, tags=range_tags("2025-03-11", "2025-03-12"))
@@ -115,7 +118,7 @@ def test_a_failed_run_is_alerted_and_recorded(deployed: dict[str, str], engine: 
     [failure] = instance.get_records_for_run(run.run_id, of_type=DagsterEventType.RUN_FAILURE).records
     assert failure.event_log_entry.dagster_event is not None
     sensor = defs.resolve_sensor_def("fullbay_run_failure_alert")
-    resources = {"warehouse": defs.resources["warehouse"], "alerts": defs.resources["alerts"]}
+    resources = {name: defs.resources[name] for name in ("warehouse", "alerts", "fullbay")}
     with build_run_status_sensor_context(
         sensor_name=sensor.name,
         dagster_event=failure.event_log_entry.dagster_event,
@@ -138,11 +141,11 @@ def test_a_failed_run_is_alerted_and_recorded(deployed: dict[str, str], engine: 
 
 
 def test_freshness_fails_until_yesterday_has_landed(deployed: dict[str, str]) -> None:
-    defs = build_definitions(load_settings())
-    checks = list(defs.asset_checks or [])
+    defs = load_definitions()
+    checks = [c for c in defs.asset_checks or [] if "freshness" in c.node_def.name]
     assert len(checks) == 1
     check_job = define_asset_job("freshness", selection=AssetSelection.checks(*checks))
-    probe = Definitions(assets=defs.assets, asset_checks=checks, jobs=[check_job], resources=defs.resources)
+    probe = Definitions(assets=defs.assets, asset_checks=defs.asset_checks, jobs=[check_job], resources=defs.resources)
     instance = DagsterInstance.ephemeral()
 
     def fresh() -> bool:
@@ -161,9 +164,9 @@ def test_deployed_runs_require_tls_unless_told_otherwise(
     deployed: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("DB_SSLMODE")
-    warehouse = build_definitions(load_settings()).resources["warehouse"]
+    warehouse = load_definitions().resources["warehouse"]
     assert isinstance(warehouse, WarehouseResource)
     assert warehouse.db_sslmode == "require"
     monkeypatch.setenv("ENVIRONMENT", "local")
-    local = build_definitions(load_settings()).resources["warehouse"]
+    local = load_definitions().resources["warehouse"]
     assert isinstance(local, WarehouseResource) and local.db_sslmode is None

@@ -30,14 +30,14 @@ from fullbay_dagster.aws.launchers import (
     LambdaRunLauncher,
     RoutingRunLauncher,
 )
-from fullbay_dagster.defs.definitions import JOB_NAME, build_definitions
-from fullbay_dagster.defs.schedules import range_tags
-from fullbay_dagster.defs.settings import load_settings
+from fullbay_dagster.defs.partitions import range_tags
+from fullbay_dagster.defs.schedules import JOB_NAME
 from fullbay_dagster.fullbay.simulator import Simulator
 from fullbay_dagster.warehouse.engine import make_engine, normalise_url
 from fullbay_dagster.warehouse.schema import ingestion_metadata, work_orders
 from fullbay_dagster_tests.aws.conftest import REGION, create_run_function, put_secret
 from fullbay_dagster_tests.conftest import TEST_KEY
+from fullbay_dagster_tests.defs_loader import load_definitions
 
 ROOT = Path(__file__).resolve().parents[2]
 DAY = date(2025, 3, 12)
@@ -122,7 +122,7 @@ def create_run(instance: DagsterInstance, **tags: str) -> DagsterRun:
     recon_job = ReconstructableRepository.for_module(
         "fullbay_dagster", "definitions", working_directory=str(ROOT), container_image=IMAGE
     ).get_reconstructable_job(JOB_NAME)
-    job = build_definitions(load_settings()).resolve_job_def(JOB_NAME)
+    job = load_definitions().resolve_job_def(JOB_NAME)
     remote_origin = RemoteJobOrigin(
         repository_origin=RemoteRepositoryOrigin(
             code_location_origin=GrpcServerCodeLocationOrigin(

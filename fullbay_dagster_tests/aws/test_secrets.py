@@ -70,7 +70,7 @@ def test_bad_secrets_name_the_secret_and_field_never_the_value(body: Any, field:
 def test_the_api_resource_takes_the_key_from_the_secret(simulator: Simulator) -> None:
     put_secret({"fullbay_api_key": TEST_KEY})
     resource = FullbayAPIResource(
-        secret_name=SECRET_NAME, aws_region=REGION, base_url=simulator.url, public_ip="127.0.0.1", min_interval=0
+        secret_name=SECRET_NAME, aws_region=REGION, base_url=simulator.url, public_ip="127.0.0.1"
     )
     client = resource.get_client()
     assert len(list(client.iter_invoices(date(2025, 3, 12), date(2025, 3, 12)))) == 12
@@ -83,7 +83,6 @@ def test_a_rotated_api_key_is_read_again_once_when_fullbay_rejects_the_old_one(s
         aws_region=REGION,
         base_url=simulator.url,
         public_ip="127.0.0.1",
-        min_interval=0,
     )
     client = resource.get_client()  # caches the old key
     put_secret({"fullbay_api_key": TEST_KEY}, name="fullbay/rotating")  # rotation happens
@@ -98,7 +97,7 @@ def test_the_rotated_key_is_not_retried_forever(simulator: Simulator) -> None:
 
     put_secret({"fullbay_api_key": "wrong-key-a"}, name="fullbay/wrong")
     resource = FullbayAPIResource(
-        secret_name="fullbay/wrong", aws_region=REGION, base_url=simulator.url, public_ip="127.0.0.1", min_interval=0
+        secret_name="fullbay/wrong", aws_region=REGION, base_url=simulator.url, public_ip="127.0.0.1"
     )
     client = resource.get_client()
     with pytest.raises(FullbayAuthError):

@@ -2,23 +2,29 @@
 
 from __future__ import annotations
 
-import os
+import dataclasses
 from collections.abc import Callable, Iterator
 from datetime import date, timedelta
 
 import pytest
-from dagster import AssetKey, DagsterInstance, Definitions, ExecuteInProcessResult, instance_for_test
-from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+from dagster import (
+    AssetKey,
+    AssetRecordsFilter,
+    DagsterEventType,
+    DagsterInstance,
+    ExecuteInProcessResult,
+    instance_for_test,
+)
 from sqlalchemy import Engine, func, select
 
-from fullbay_dagster.defs.definitions import JOB_NAME, build_definitions
-from fullbay_dagster.defs.resources import FullbayAPIResource
-from fullbay_dagster.defs.settings import load_settings
-from fullbay_dagster.fullbay.simulator import Simulator
+from fullbay_dagster.defs.partitions import range_tags
+from fullbay_dagster.defs.schedules import JOB_NAME
+from fullbay_dagster.fullbay.simulator import Simulator, SimulatorConfig
 from fullbay_dagster.warehouse.engine import make_engine, normalise_url
 from fullbay_dagster.warehouse.loader import table_checksum
 from fullbay_dagster.warehouse.schema import ingestion_metadata, raw_work_orders, work_order_lines, work_orders
 from fullbay_dagster_tests.conftest import TEST_KEY
+from fullbay_dagster_tests.defs_loader import load_definitions
 
 DAY = date(2025, 3, 12)
 Run = Callable[..., ExecuteInProcessResult]
@@ -56,21 +62,13 @@ def run(env: dict[str, str]) -> Run:
         fullbay: dict[str, object] | None = None,
         **kw: object,
     ):
-        defs = build_definitions(load_settings())
-        if fullbay:  # a tuned client, otherwise configured as the environment says
-            tuned = FullbayAPIResource(
-                api_key=os.environ["FULLBAY_API_KEY"],
-                base_url=os.environ["FULLBAY_API_BASE_URL"],
-                public_ip=os.environ["FULLBAY_PUBLIC_IP"],
-                **fullbay,  # type: ignore[arg-type]
-            )
-            defs = Definitions(assets=defs.assets, jobs=defs.jobs, resources={**defs.resources, "fullbay": tuned})
-        job = defs.resolve_job_def(JOB_NAME)
-        tags = {
-            ASSET_PARTITION_RANGE_START_TAG: first.isoformat(),
-            ASSET_PARTITION_RANGE_END_TAG: (last or first).isoformat(),
-        }
-        return job.execute_in_process(instance=instance or DagsterInstance.ephemeral(), tags=tags, **kw)
+        job = load_definitions().resolve_job_def(JOB_NAME)
+        # a tuned client (run config of the raw step), otherwise as the environment says
+        run_config = {"ops": {"raw_work_orders": {"config": fullbay}}} if fullbay else None
+        tags = range_tags(first.isoformat(), (last or first).isoformat())
+        return job.execute_in_process(
+            instance=instance or DagsterInstance.ephemeral(), tags=tags, run_config=run_config, **kw
+        )
 
     return execute
 
@@ -103,16 +101,16 @@ def test_one_partition_lands_and_a_rerun_changes_nothing(run: Run, engine: Engin
     meta = materialization_metadata(first, "work_orders")
     assert meta["dagster/row_count"] == per_day and meta["inserted"] == per_day
     raw_meta = materialization_metadata(first, "raw_work_orders")
-    assert raw_meta["api_requests"] == raw_meta["api_pages"] == -(-per_day // simulator.config.page_size)
-    checks = {c.check_name: c.passed for c in first.get_asset_check_evaluations()}
+    assert raw_meta["run_api_requests"] == raw_meta["run_api_pages"] == -(-per_day // simulator.config.page_size)
+    checks = {(c.check_name, c.partition): c.passed for c in first.get_asset_check_evaluations()}
     assert checks == {
-        "no_quarantined_records": True,
-        "unique_fullbay_id": True,
-        "line_sums_match_totals": True,
-        "rows_match_api_count": True,
-        "no_field_issues": True,
-        "quarantine_below_one_percent": True,
-        "schema_as_known": True,
+        ("no_quarantined_records", DAY.isoformat()): True,
+        ("raw_and_normalised_agree", DAY.isoformat()): True,
+        ("line_sums_match_totals", DAY.isoformat()): True,
+        ("rows_match_api_count", DAY.isoformat()): True,
+        ("no_field_issues", DAY.isoformat()): True,
+        ("quarantine_below_one_percent", DAY.isoformat()): True,
+        ("schema_as_known", DAY.isoformat()): True,
     }
     before = business_checksums(engine)
 
@@ -173,7 +171,7 @@ def test_transient_faults_within_a_run_are_survived(run: Run, engine: Engine, si
     simulator.queue_faults("503", "reset", "malformed")
     result = run(DAY)
     assert result.success
-    assert materialization_metadata(result, "raw_work_orders")["api_retries"] == 3
+    assert materialization_metadata(result, "raw_work_orders")["run_api_retries"] == 3
     assert count(engine, work_orders) == simulator.config.invoices_per_day
 
 
@@ -245,6 +243,125 @@ def test_a_permanent_error_is_not_retried_by_dagster(run: Run, monkeypatch: pyte
     assert not [e for e in result.all_events if e.event_type_value == "STEP_UP_FOR_RETRY"]
 
 
+def test_each_day_of_a_range_run_shows_its_own_figures(
+    run: Run, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Dagster gives every partition of a range the same MaterializeResult; the per-day
+    figures must still be each day's own, as stored in the instance."""
+    days = [DAY + timedelta(days=n) for n in range(3)]
+    config = SimulatorConfig(
+        api_key=TEST_KEY, invoices_per_day=12, page_size=5, expected_ip="127.0.0.1", seed=5, void_rate=0.4
+    )
+    config = dataclasses.replace(config, as_of=DAY + timedelta(days=60))  # voided invoices are gone by then
+    with Simulator(config) as simulator, instance_for_test() as instance:
+        monkeypatch.setenv("FULLBAY_API_BASE_URL", simulator.url)
+        assert run(days[0], days[-1], instance=instance).success
+        truth = {
+            "work_orders": [count(engine, work_orders, work_orders.c.invoice_date == d) for d in days],
+            "raw_work_orders": [count(engine, raw_work_orders, raw_work_orders.c.invoice_date == d) for d in days],
+            "work_order_lines": [
+                count(
+                    engine,
+                    work_order_lines.join(work_orders, work_orders.c.fullbay_id == work_order_lines.c.fullbay_id),
+                    work_orders.c.invoice_date == d,
+                )
+                for d in days
+            ],
+            "quarantine": [0, 0, 0],
+            "field_issues": [0, 0, 0],
+            "ingestion_metadata": [1, 1, 1],
+        }
+        assert len(set(truth["work_orders"])) > 1, "the days must differ for this test to mean anything"
+        for asset, expected in truth.items():
+            shown = []
+            for day in days:
+                [record] = instance.fetch_materializations(
+                    AssetRecordsFilter(asset_key=AssetKey(asset), asset_partitions=[day.isoformat()]), limit=1
+                ).records
+                metadata = record.asset_materialization.metadata  # type: ignore[union-attr]
+                shown.append(metadata["dagster/row_count"].value)
+                assert "first_day" not in metadata and "days" not in metadata
+            assert shown == expected, asset
+        # the preview of a day holds that day's rows only
+        for day in days:
+            [record] = instance.fetch_materializations(
+                AssetRecordsFilter(asset_key=AssetKey("work_orders"), asset_partitions=[day.isoformat()]), limit=1
+            ).records
+            preview = record.asset_materialization.metadata["preview"].value  # type: ignore[union-attr]
+            assert {r.data["invoice_date"] for r in preview.records} == {day.isoformat()}
+            assert all(isinstance(r.data["total_amount"], float) for r in preview.records)
+        # every check has one result per day, tied to that day
+        evaluations = instance.get_records_for_run(
+            run_id=instance.get_runs(limit=1)[0].run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION
+        ).records
+        partitions = sorted(
+            (
+                r.event_log_entry.dagster_event.event_specific_data.check_name,
+                r.event_log_entry.dagster_event.event_specific_data.partition,
+            )  # type: ignore[union-attr]
+            for r in evaluations
+        )
+        assert partitions == sorted((name, d.isoformat()) for name in CHECK_NAMES for d in days)
+
+
+CHECK_NAMES = [
+    "rows_match_api_count",
+    "raw_and_normalised_agree",
+    "line_sums_match_totals",
+    "no_quarantined_records",
+    "quarantine_below_one_percent",
+    "no_field_issues",
+    "schema_as_known",
+]
+
+
+def test_a_check_fails_for_the_day_it_is_about(run: Run, engine: Engine) -> None:
+    """Delete one normalised row behind the pipeline's back: that day's checks fail, the other day's pass."""
+    assert run(DAY, DAY + timedelta(days=1)).success
+    with engine.begin() as connection:
+        victim = connection.execute(
+            select(work_orders.c.fullbay_id).where(work_orders.c.invoice_date == DAY).limit(1)
+        ).scalar_one()
+        connection.execute(work_orders.delete().where(work_orders.c.fullbay_id == victim))
+    from fullbay_dagster.defs.checks import evaluate_day
+
+    broken = {key.name: outcome for key, outcome in evaluate_day(engine, DAY).items()}
+    fine = {key.name: outcome for key, outcome in evaluate_day(engine, DAY + timedelta(days=1)).items()}
+    assert not broken["rows_match_api_count"][0] and not broken["raw_and_normalised_agree"][0]
+    assert victim in broken["raw_and_normalised_agree"][1]["examples"]
+    assert broken["rows_match_api_count"][1]["expected_rows"] - broken["rows_match_api_count"][1]["live_rows"] == 1
+    assert all(passed for passed, _ in fine.values())
+
+
+def test_tuning_one_client_setting_per_run_keeps_the_credentials(
+    run: Run, engine: Engine, simulator: Simulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Run config for the raw step sets one field; the API key still comes from the environment."""
+    monkeypatch.setenv("FULLBAY_MAX_IN_FLIGHT", "1")
+    result = run(DAY, fullbay={"read_timeout": 30.0})
+    assert result.success
+    assert count(engine, work_orders) == simulator.config.invoices_per_day
+
+
+def test_a_bad_tuning_variable_names_itself(run: Run, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FULLBAY_READ_TIMEOUT", "soon")
+    result = run(DAY, raise_on_error=False)
+    assert not result.success
+    [failure] = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+    assert "FULLBAY_READ_TIMEOUT 'soon'" in str(failure.event_specific_data.error)
+
+
+def test_when_retries_run_out_the_run_log_keeps_the_real_cause(run: Run, engine: Engine, simulator: Simulator) -> None:
+    simulator.queue_faults(*["503"] * 8)
+    result = run(DAY, fullbay={**FAST_RETRIES, "step_retries": 1}, raise_on_error=False)
+    assert not result.success
+    with engine.connect() as connection:
+        [row] = connection.execute(select(ingestion_metadata)).all()
+    assert row.status == "failed"
+    assert row.error_message.startswith("Fullbay") and "503" in row.error_message, row.error_message
+    assert "RetryRequested" not in row.error_message
+
+
 # -- empty days, paging quirks, types that wander -------------------------------------------------
 
 
@@ -269,7 +386,7 @@ def test_stable_page_repeats_load_the_window_with_a_warning(run: Run, engine: En
     per_day = simulator.config.invoices_per_day
     pages = -(-per_day // (simulator.config.page_size - 1))
     assert count(engine, work_orders) == per_day
-    assert materialization_metadata(result, "raw_work_orders")["api_page_repeats"] == pages - 1
+    assert materialization_metadata(result, "raw_work_orders")["run_api_page_repeats"] == pages - 1
 
 
 def test_a_day_of_wandering_types_loads_every_invoice(run: Run, engine: Engine, simulator: Simulator) -> None:

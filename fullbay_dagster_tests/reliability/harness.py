@@ -29,18 +29,20 @@ from urllib.parse import parse_qs, urlsplit
 from zoneinfo import ZoneInfo
 
 from dagster import DagsterInstance, Definitions, ExecuteInProcessResult
-from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 from sqlalchemy import Engine, Table, create_engine, func, make_url, select, text
 
-from fullbay_dagster.defs.definitions import JOB_NAME, build_definitions
-from fullbay_dagster.defs.resources import AlertsResource, FullbayAPIResource, WarehouseResource
+from fullbay_dagster.defs.partitions import range_tags
+from fullbay_dagster.defs.resources import AlertsResource, FullbayAPIResource, WarehouseResource, resources_from_env
+from fullbay_dagster.defs.schedules import JOB_NAME
 from fullbay_dagster.defs.settings import load_settings
 from fullbay_dagster.fullbay.auth import make_token, today_in
 from fullbay_dagster.fullbay.simulator import DATA_FAULT_KINDS, DEFAULT_FAULT_KINDS, Simulator, SimulatorConfig
 from fullbay_dagster.fullbay.synthetic import invoices_for_day
-from fullbay_dagster.warehouse import loader, migrate, runs
+from fullbay_dagster.warehouse import loader, migrate
 from fullbay_dagster.warehouse.engine import make_engine, normalise_url
+from fullbay_dagster.warehouse.runs import RunLog
 from fullbay_dagster.warehouse.schema import quarantine, raw_work_orders, work_order_lines, work_orders
+from fullbay_dagster_tests.defs_loader import load_definitions
 
 SERVER_URL = os.environ.get("FULLBAY_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 KEY = "reliability-key-0b7d4c1e-5a3f-4e61-9c2d-8f1a6b3e7d90"
@@ -197,8 +199,20 @@ def _error_text(error: Any) -> str:
     return "\n".join(parts)
 
 
-def api_resource(base_url: str, api_key: str = KEY, public_ip: str | None = IP, **client: Any) -> FullbayAPIResource:
-    return FullbayAPIResource(api_key=api_key, base_url=base_url, public_ip=public_ip, **client)
+def api_resource(base_url: str, api_key: str = KEY, public_ip: str | None = IP) -> FullbayAPIResource:
+    return FullbayAPIResource(api_key=api_key, base_url=base_url, public_ip=public_ip)
+
+
+_DEFINITIONS: dict[str, Definitions] = {}
+_DEFINITIONS_LOCK = threading.Lock()
+
+
+def definitions(start_date: str = START_DATE) -> Definitions:
+    """The code location's definitions for a start date, loaded once (runs use threads)."""
+    with _DEFINITIONS_LOCK:
+        if start_date not in _DEFINITIONS:
+            _DEFINITIONS[start_date] = load_definitions({"FULLBAY_START_DATE": start_date})
+        return _DEFINITIONS[start_date]
 
 
 def run_job(
@@ -218,23 +232,28 @@ def run_job(
 
     Resources are given explicitly (thread-safe: nothing read from os.environ), unless
     ``resources`` replaces them (e.g. EnvVar-configured ones)."""
-    defs = build_definitions(load_settings(env or {"FULLBAY_START_DATE": START_DATE}))
+    defs = definitions((env or {}).get("FULLBAY_START_DATE", START_DATE))
     if resources is None:
         assert database_url is not None and api_url is not None
         resources = {
-            "fullbay": api_resource(api_url, api_key, public_ip, **{**FAST_CLIENT, **(client or {})}),
+            "fullbay": api_resource(api_url, api_key, public_ip),
             "warehouse": WarehouseResource(database_url=database_url),
             "alerts": AlertsResource(),
         }
-    defs = Definitions(assets=defs.assets, jobs=defs.jobs, resources={**defs.resources, **resources})
+    # the environment's resources as of now (the definitions were loaded once, earlier)
+    from_env = resources_from_env(load_settings())
+    defs = Definitions(
+        assets=defs.assets, asset_checks=defs.asset_checks, jobs=defs.jobs, resources={**from_env, **resources}
+    )
     job = defs.resolve_job_def(JOB_NAME)
-    tags = {
-        ASSET_PARTITION_RANGE_START_TAG: first.isoformat(),
-        ASSET_PARTITION_RANGE_END_TAG: (last or first).isoformat(),
-    }
+    tags = range_tags(first.isoformat(), (last or first).isoformat())
     own = instance is None
     instance = instance or DagsterInstance.ephemeral()
-    run_config = {"loggers": {"console": {"config": {"log_level": CONSOLE_LOG_LEVEL["level"]}}}}
+    run_config = {
+        "loggers": {"console": {"config": {"log_level": CONSOLE_LOG_LEVEL["level"]}}},
+        # the client's tuning is run config of the raw step, apart from the credentials
+        "ops": {"raw_work_orders": {"config": {**FAST_CLIENT, **(client or {})}}},
+    }
     try:
         result = job.execute_in_process(instance=instance, tags=tags, raise_on_error=False, run_config=run_config)
         return observe(result, instance)
@@ -252,11 +271,19 @@ def observe(result: ExecuteInProcessResult, instance: DagsterInstance) -> RunOut
     delays = [float(m.group(1)) for message in messages for m in _RETRY_LINE.finditer(message)]
     metadata: dict[str, dict[str, Any]] = {}
     for event in result.get_asset_materialization_events():
+        # each day's event carries its own counts: sum them; run_* figures are the run's, once
         materialization = event.materialization
-        metadata[materialization.asset_key.to_user_string()] = {k: v.value for k, v in materialization.metadata.items()}
-    checks = {
-        c.check_name: (c.passed, c.severity.value if c.severity else "") for c in result.get_asset_check_evaluations()
-    }
+        merged = metadata.setdefault(materialization.asset_key.to_user_string(), {})
+        for key, value in materialization.metadata.items():
+            number = value.value
+            if isinstance(number, int) and not isinstance(number, bool) and not key.startswith("run_"):
+                merged[key] = merged.get(key, 0) + number
+            else:
+                merged[key] = number
+    checks: dict[str, tuple[bool, str]] = {}
+    for c in result.get_asset_check_evaluations():  # one per day: a check passed if it passed every day
+        passed = c.passed and checks.get(c.check_name, (True, ""))[0]
+        checks[c.check_name] = (passed, c.severity.value if c.severity else "")
     return RunOutcome(
         result=result,
         success=result.success,
@@ -571,7 +598,7 @@ def run_fault_case(case: FaultCase) -> CaseResult:
                 business=checksums(engine),
                 live_ids=ids(engine, work_orders),
                 quarantined=row_count(engine, quarantine),
-                bookkeeping=[(r["status"], r["error_message"]) for r in runs.rows_for_run(engine, outcome.run_id)],
+                bookkeeping=[(r["status"], r["error_message"]) for r in RunLog(engine, outcome.run_id).rows()],
             )
         finally:
             engine.dispose()

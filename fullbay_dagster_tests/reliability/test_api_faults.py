@@ -26,7 +26,7 @@ from fullbay_dagster_tests.reliability.harness import FAULT_CASES, FaultCase, So
 PAGES = -(-harness.PER_DAY // harness.PAGE_SIZE)
 ALL_CHECKS = {
     "no_quarantined_records",
-    "unique_fullbay_id",
+    "raw_and_normalised_agree",
     "line_sums_match_totals",
     "rows_match_api_count",
     "no_field_issues",
@@ -61,7 +61,7 @@ def test_a_transient_fault_is_recovered_with_exactly_the_clean_data(
     assert len(result.requests) == expected
     assert [r["fault"] for r in result.requests if r["fault"]] == list(case.faults)
     client_retries = 0 if case.expected_requests else len(case.faults)
-    assert outcome.metadata["raw_work_orders"]["api_retries"] == client_retries
+    assert outcome.metadata["raw_work_orders"]["run_api_retries"] == client_retries
     assert outcome.step_retries == 0
 
 

@@ -422,7 +422,7 @@ def test_bad_records_in_an_api_answer_are_quarantined_and_the_check_fails(pg_url
     assert outcome.checks["no_quarantined_records"] == (False, "WARN")
     assert outcome.checks["quarantine_below_one_percent"] == (False, "ERROR")  # 2 of 8 invoices missing
     assert outcome.checks["no_field_issues"] == (False, "WARN")
-    assert outcome.checks["rows_match_api_count"][0] and outcome.checks["unique_fullbay_id"][0]
+    assert outcome.checks["rows_match_api_count"][0] and outcome.checks["raw_and_normalised_agree"][0]
     assert sum(meta.get("quarantined", 0) for meta in outcome.metadata.values()) == len(bad)
     engine = harness.migrated_engine(pg_url)
     try:

@@ -54,12 +54,11 @@ def every_log_line() -> Iterator[Everything]:
     root.setLevel(previous)
 
 
-def fullbay_from_env(max_attempts: int) -> FullbayAPIResource:
+def fullbay_from_env() -> FullbayAPIResource:
     return FullbayAPIResource(
         api_key=EnvVar("FULLBAY_API_KEY"),
         base_url=EnvVar("FULLBAY_API_BASE_URL"),
         public_ip=EnvVar("FULLBAY_PUBLIC_IP"),
-        **{**harness.FAST_CLIENT, "max_attempts": max_attempts, "step_retries": 1, "read_timeout": 0.5},
     )
 
 
@@ -112,7 +111,11 @@ def test_no_secret_reaches_logs_errors_events_metadata_or_tables(
                 scrubbed_env.setenv(variable, value)
             simulator.queue_faults(*faults)
             attempts = 5 if name == "success" else 2
-            outcome = harness.run_job(DAY, resources={"fullbay": fullbay_from_env(attempts)})
+            outcome = harness.run_job(
+                DAY,
+                resources={"fullbay": fullbay_from_env()},
+                client={"max_attempts": attempts, "step_retries": 1, "read_timeout": 0.5},
+            )
             outcomes[name] = outcome
             texts += [(f"{name}: {where}", text) for where, text in everything_a_run_leaves(outcome)]
 

@@ -21,7 +21,7 @@ from sqlalchemy.exc import DBAPIError
 
 from fullbay_dagster.fullbay.records import content_hash
 from fullbay_dagster.fullbay.synthetic import invoices_for_day
-from fullbay_dagster.warehouse import migrate, runs
+from fullbay_dagster.warehouse import migrate
 from fullbay_dagster.warehouse.engine import make_engine
 from fullbay_dagster.warehouse.loader import (
     BATCH_SIZE,
@@ -33,7 +33,6 @@ from fullbay_dagster.warehouse.loader import (
 )
 from fullbay_dagster.warehouse.schema import (
     field_issues,
-    ingestion_metadata,
     quarantine,
     raw_work_orders,
     work_order_lines,
@@ -470,44 +469,6 @@ def test_invoice_moved_to_another_day_ends_up_once_on_the_new_day(pg_engine: Eng
         assert count_live_rows(pg_engine, table, day2, day2) == 1
         assert row_count(pg_engine, table) == 6
     assert stored_lines(pg_engine, key, "part") == part_line_keys(moved)
-
-
-# --------------------------------------------------------------------------- ingestion_metadata
-
-
-def test_runs_bookkeeping(pg_engine: Engine) -> None:
-    days = [DAY, DAY + timedelta(days=1), DAY + timedelta(days=2)]
-    runs.start(pg_engine, "run-a", days, "getInvoices.php")
-    runs.start(pg_engine, "run-b", [DAY], "getInvoices.php")
-
-    rows = runs.rows_for_run(pg_engine, "run-a")
-    assert [r["partition_key"] for r in rows] == [d.isoformat() for d in days]
-    assert [r["execution_id"] for r in rows] == [f"run-a:{d.isoformat()}" for d in days]
-    assert {r["status"] for r in rows} == {"running"}
-    assert all(r["end_time"] is None and r["records_processed"] == 0 for r in rows)
-    assert {r["api_endpoint"] for r in rows} == {"getInvoices.php"}
-
-    runs.record(pg_engine, "run-a", DAY, records_processed=25, records_inserted=20, records_updated=5)
-    runs.finish(pg_engine, "run-a", DAY)
-    runs.fail(pg_engine, "run-a", days, "x" * 5000)
-
-    first, second, third = runs.rows_for_run(pg_engine, "run-a")
-    assert first["status"] == "success"
-    assert first["end_time"] is not None
-    assert first["error_message"] is None
-    assert (first["records_processed"], first["records_inserted"], first["records_updated"]) == (25, 20, 5)
-    for row in (second, third):
-        assert row["status"] == "failed"
-        assert row["end_time"] is not None
-        assert row["error_message"] == "x" * 4000
-    (other,) = runs.rows_for_run(pg_engine, "run-b")
-    assert other["status"] == "running", "fail() touches only the run's own rows"
-    assert other["error_message"] is None
-
-    # A second fail() does not overwrite rows that are no longer running.
-    runs.fail(pg_engine, "run-a", days, "later error")
-    assert [r["error_message"] for r in runs.rows_for_run(pg_engine, "run-a")] == [None, "x" * 4000, "x" * 4000]
-    assert row_count(pg_engine, ingestion_metadata) == 4
 
 
 def test_timestamps_keep_their_instant_on_every_backend(engine: Engine) -> None:

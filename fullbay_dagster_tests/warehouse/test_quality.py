@@ -8,8 +8,9 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Engine
 
 from fullbay_dagster.fullbay.synthetic import invoices_for_day
-from fullbay_dagster.warehouse import quality, runs
+from fullbay_dagster.warehouse import quality
 from fullbay_dagster.warehouse.loader import build_work_orders_day, load_raw_day
+from fullbay_dagster.warehouse.runs import RunLog
 
 DAY = date(2025, 3, 12)
 T1 = datetime(2025, 3, 20, 12, tzinfo=UTC)
@@ -17,9 +18,10 @@ ZONE = ZoneInfo("America/Chicago")
 
 
 def load(engine: Engine, records: list, now: datetime, run_id: str = "run-1") -> None:  # type: ignore[type-arg]
-    runs.start(engine, run_id, [DAY], "sim")
+    run_log = RunLog(engine, run_id)
+    run_log.start([DAY], "sim")
     raw = load_raw_day(engine, DAY, records, now=now, run_id=run_id)
-    runs.record(engine, run_id, DAY, api_record_count=raw.processed, records_quarantined=raw.quarantined)
+    run_log.record(DAY, api_record_count=raw.processed, records_quarantined=raw.quarantined)
     build_work_orders_day(engine, DAY, zone=ZONE, source="s", now=now, run_id=run_id)
 
 
@@ -27,7 +29,8 @@ def test_more_than_one_percent_quarantined_is_reported_per_day(pg_engine: Engine
     records = invoices_for_day(5, DAY, 50, DAY)
     records[0]["primaryKey"] = None  # cannot be placed
     load(pg_engine, records, T1)
-    [share] = quality.quarantine_shares(pg_engine, "run-1", [DAY])
+    share = quality.quarantine_share(pg_engine, DAY)
+    assert share is not None
     assert (share.api_records, share.quarantined) == (50, 1)
     assert share.share > quality.MAX_QUARANTINED_SHARE
 

@@ -1,0 +1,88 @@
+"""The run log: the only writer of ``ingestion_metadata``."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from sqlalchemy import Engine, func, select
+
+from fullbay_dagster.warehouse.runs import ABANDONED, RunLog
+from fullbay_dagster.warehouse.schema import ingestion_metadata
+
+DAY = date(2025, 3, 12)
+DAYS = [DAY, DAY + timedelta(days=1), DAY + timedelta(days=2)]
+
+
+def _rows(engine: Engine) -> int:
+    with engine.connect() as connection:
+        return int(connection.execute(select(func.count()).select_from(ingestion_metadata)).scalar_one())
+
+
+def test_rows_move_forward_only(pg_engine: Engine) -> None:
+    a, b = RunLog(pg_engine, "run-a"), RunLog(pg_engine, "run-b")
+    a.start(DAYS, "getInvoices.php")
+    b.start([DAY], "getInvoices.php")
+
+    rows = a.rows()
+    assert [r["partition_key"] for r in rows] == [d.isoformat() for d in DAYS]
+    assert [r["execution_id"] for r in rows] == [f"run-a:{d.isoformat()}" for d in DAYS]
+    assert {r["status"] for r in rows} == {"running"}
+    assert all(r["end_time"] is None and r["records_processed"] == 0 for r in rows)
+    assert {r["api_endpoint"] for r in rows} == {"getInvoices.php"}
+
+    a.record(DAY, records_processed=25, records_inserted=20, records_updated=5)
+    a.add_quarantined(DAY, 2)
+    a.add_quarantined(DAY, 1)
+    a.finish([DAY])
+    a.fail(DAYS, "x" * 5000)
+
+    first, second, third = a.rows()
+    assert (first["status"], first["error_message"]) == ("success", None)
+    assert first["end_time"] is not None
+    assert (first["records_processed"], first["records_inserted"], first["records_updated"]) == (25, 20, 5)
+    assert first["records_quarantined"] == 3
+    for row in (second, third):
+        assert (row["status"], row["error_message"]) == ("failed", "x" * 4000)
+    (other,) = b.rows()
+    assert other["status"] == "running" and other["error_message"] is None, "fail() touches only its run's rows"
+
+    # A step retry starts again: nothing finished goes back to running, counts stay.
+    a.start(DAYS, "getInvoices.php")
+    a.record(DAY, records_processed=0)
+    assert [r["status"] for r in a.rows()] == ["success", "failed", "failed"]
+    assert a.rows()[0]["records_processed"] == 25
+    # A second fail() does not overwrite rows that are no longer running.
+    a.fail(DAYS, "later error")
+    assert [r["error_message"] for r in a.rows()] == [None, "x" * 4000, "x" * 4000]
+    assert _rows(pg_engine) == 4
+
+
+def test_a_retried_attempt_notes_its_cause_and_stays_running(pg_engine: Engine) -> None:
+    log = RunLog(pg_engine, "run-r")
+    log.start([DAY], "getInvoices.php")
+    log.note([DAY], "attempt 1 failed, retrying: FullbayGaveUpError: 503")
+    [row] = log.rows()
+    assert (row["status"], row["error_message"]) == ("running", "attempt 1 failed, retrying: FullbayGaveUpError: 503")
+    log.finish([DAY])
+    [row] = log.rows()
+    assert (row["status"], row["error_message"]) == ("success", None)
+
+
+def test_a_rerun_closes_rows_of_runs_that_are_gone(pg_engine: Engine) -> None:
+    RunLog(pg_engine, "dead").start([DAY], "getInvoices.php")
+    RunLog(pg_engine, "alive").start([DAY + timedelta(days=1)], "getInvoices.php")
+    rerun = RunLog(pg_engine, "rerun")
+    closed = rerun.close_abandoned(DAYS, is_alive=lambda run_id: run_id == "alive")
+    assert closed == ["dead"]
+    [dead] = RunLog(pg_engine, "dead").rows()
+    assert (dead["status"], dead["error_message"]) == ("failed", ABANDONED)
+    [alive] = RunLog(pg_engine, "alive").rows()
+    assert alive["status"] == "running"
+
+
+def test_a_run_that_failed_before_its_first_step_gets_rows(pg_engine: Engine) -> None:
+    log = RunLog(pg_engine, "early")
+    log.fail_run(DAYS[:2], "DagsterExecutionInterruptedError", "getInvoices.php")
+    assert [(r["status"], r["error_message"]) for r in log.rows()] == [
+        ("failed", "DagsterExecutionInterruptedError")
+    ] * 2
