@@ -76,13 +76,18 @@ def bucket(days_past_due: int) -> str:
 
 def compute(engine: Engine, as_of: date) -> list[CustomerReceivable]:
     """Open balance by customer and aging bucket as of ``as_of``, largest first."""
-    by_customer: dict[tuple[str | None, str | None], dict[str, Decimal]] = {}
+    # By customer id (a name can differ between invoices: renamed, or mistyped by the API).
+    by_customer: dict[str, dict[str, Decimal]] = {}
+    names: dict[str, tuple[str | None, str | None]] = {}
     with engine.connect() as connection:
-        for row in connection.execute(open_invoices(as_of)):
+        for row in connection.execute(open_invoices(as_of).order_by(work_orders.c.invoice_date.desc())):
+            key = row.customer_id or f"name:{row.customer_name or ''}"
             due = row.due if isinstance(row.due, date) else date.fromisoformat(str(row.due))
-            buckets = by_customer.setdefault((row.customer_id, row.customer_name), dict.fromkeys(BUCKETS, Decimal(0)))
+            buckets = by_customer.setdefault(key, dict.fromkeys(BUCKETS, Decimal(0)))
             buckets[bucket((as_of - due).days)] += Decimal(row.open_amount)
-    rows = [CustomerReceivable(cid, name, buckets) for (cid, name), buckets in by_customer.items()]
+            if names.get(key, (None, None))[1] is None:
+                names[key] = (row.customer_id, row.customer_name)  # the newest invoice's name
+    rows = [CustomerReceivable(*names[key], buckets) for key, buckets in by_customer.items()]
     return sorted(rows, key=lambda r: (-r.open_balance, r.customer_name or ""))
 
 
