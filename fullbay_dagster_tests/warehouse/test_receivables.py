@@ -68,3 +68,24 @@ def test_payments_loaded_later_lower_the_receivable_and_aging_matches(
     chart = receivables.aging_markdown(rows)
     assert all(f"| {b} |" in chart for b in receivables.BUCKETS)
     assert "█" in chart
+
+
+def test_one_row_per_customer_when_names_vary(pg_engine: Engine, simulator: Simulator, tmp_path: Path) -> None:
+    # Type chaos turns some customer names into numbers: the customer is still one row.
+    simulator.configure(as_of=T1, page_size=200, type_chaos=0.3)
+    sync_endpoint(pg_engine, _client(simulator), INVOICES, T1 - timedelta(days=13), T1, tmp_path)
+    wo = receivables.work_orders
+    with pg_engine.connect() as connection:
+        names = connection.execute(
+            select(wo.c.customer_id, func.count(func.distinct(wo.c.customer_name)))
+            .where(wo.c.balance > 0, wo.c.customer_id.is_not(None))
+            .group_by(wo.c.customer_id)
+        ).all()
+    assert any(n > 1 for _, n in names), "the chaos should give some customer two names"
+    rows = receivables.compute(pg_engine, T1)
+    assert sorted(str(r.customer_id) for r in rows if r.customer_id) == sorted(str(c) for c, _ in names)
+    receivables.store(pg_engine, T1, rows)
+    receivables.store(pg_engine, T1, rows)  # a rerun replaces the day's rows
+    with pg_engine.connect() as connection:
+        stored = connection.execute(select(func.count()).select_from(receivables.receivables)).scalar_one()
+    assert stored == len(rows)
