@@ -17,6 +17,11 @@ from fullbay_dagster.fullbay.simulator import Simulator, SimulatorConfig
 from fullbay_dagster.warehouse import migrate
 from fullbay_dagster.warehouse.engine import make_engine, normalise_url
 
+# The Dagster tests written for invoices run the daily job with invoices only (before
+# the definitions are first imported); the endpoint tests choose their endpoints with
+# load_definitions({"FULLBAY_ENDPOINTS": ...}).
+os.environ.setdefault("FULLBAY_ENDPOINTS", "invoices")
+
 SERVER_URL = os.environ.get("FULLBAY_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 TEST_KEY = "test-key-7f3c9a52-1b2d-4e8f-9a0b-c1d2e3f4a5b6"
 

@@ -13,7 +13,16 @@ from collections.abc import Mapping
 
 from dagster import Definitions
 
-SETTINGS_DEPENDENT = ("environment", "partitions", "assets", "checks", "alerts", "schedules", "definitions")
+SETTINGS_DEPENDENT = (
+    "environment",
+    "partitions",
+    "assets",
+    "checks",
+    "alerts",
+    "endpoints",
+    "schedules",
+    "definitions",
+)
 
 
 def load_definitions(env: Mapping[str, str] | None = None) -> Definitions:

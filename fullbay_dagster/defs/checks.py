@@ -174,7 +174,9 @@ def _raw_and_normalised_agree(engine: Engine, day: date) -> tuple[bool, dict[str
         work_orders.c.invoice_date == day, work_orders.c.deleted_at.is_(None)
     )
     quarantined = select(quarantine.c.fullbay_id).where(
-        quarantine.c.partition_key == day.isoformat(), quarantine.c.fullbay_id.is_not(None)
+        quarantine.c.partition_key == day.isoformat(),
+        quarantine.c.endpoint == "invoices",
+        quarantine.c.fullbay_id.is_not(None),
     )
     with engine.connect() as connection:
         raw_ids = set(connection.execute(raw).scalars())
@@ -228,7 +230,7 @@ def _no_quarantined_records(engine: Engine, day: date) -> tuple[bool, dict[str, 
     with engine.connect() as connection:
         rows = connection.execute(
             select(quarantine.c.fullbay_id, quarantine.c.reason)
-            .where(quarantine.c.partition_key == day.isoformat())
+            .where(quarantine.c.partition_key == day.isoformat(), quarantine.c.endpoint == "invoices")
             .order_by(quarantine.c.fullbay_id)
         ).all()
     return not rows, {
@@ -240,7 +242,8 @@ def _no_quarantined_records(engine: Engine, day: date) -> tuple[bool, dict[str, 
             schema=TableSchema(columns=[TableColumn("fullbay_id", "string"), TableColumn("reason", "string")]),
         ),
         "query": MetadataValue.md(
-            f"`SELECT fullbay_id, reason, raw_text FROM fullbay_quarantine WHERE partition_key = '{day.isoformat()}'`"
+            "`SELECT fullbay_id, reason, raw_text FROM fullbay_quarantine "
+            f"WHERE partition_key = '{day.isoformat()}' AND endpoint = 'invoices'`"
         ),
     }
 

@@ -11,6 +11,7 @@ from dagster import Definitions, colored_console_logger
 from fullbay_dagster.defs.alerts import freshness_checks, freshness_sensor, fullbay_run_failure_alert
 from fullbay_dagster.defs.assets import fullbay_invoices_api, ingestion_metadata, normalise_work_orders, raw_work_orders
 from fullbay_dagster.defs.checks import fullbay_checks
+from fullbay_dagster.defs.endpoints import endpoint_assets, receivables_assets
 from fullbay_dagster.defs.environment import SETTINGS
 from fullbay_dagster.defs.resources import resources_from_env
 from fullbay_dagster.defs.schedules import JOB_NAME, fullbay_daily_job, fullbay_daily_schedule
@@ -22,6 +23,7 @@ defs = Definitions(
     assets=[
         fullbay_invoices_api,
         *linked_to_repository([raw_work_orders, normalise_work_orders, ingestion_metadata]),
+        *linked_to_repository([*endpoint_assets, *receivables_assets]),
     ],
     asset_checks=[fullbay_checks, *(freshness_checks if SETTINGS.deployed else [])],
     jobs=[fullbay_daily_job],

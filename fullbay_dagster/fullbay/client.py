@@ -173,10 +173,10 @@ def _is_empty_window(body: dict[str, Any]) -> bool:
         return False
 
 
-def _page_digest(records: list[Any]) -> str:
-    """A fingerprint of a page: which invoices, in which order. Cheap (keys only),
+def _page_digest(records: list[Any], key_field: str = "primaryKey") -> str:
+    """A fingerprint of a page: which records, in which order. Cheap (keys only),
     and what tells a stable repeat from data moving under the pager."""
-    keys = [str(r.get("primaryKey")) if isinstance(r, dict) else "" for r in records]
+    keys = [str(r.get(key_field)) if isinstance(r, dict) else "" for r in records]
     return hashlib.sha256("\x1f".join(keys).encode()).hexdigest()
 
 
@@ -282,8 +282,8 @@ class FullbayClient:
     def _secrets(self) -> tuple[str | None, ...]:
         return (self.config.api_key, self._api_key, self._token[2] if self._token else None)
 
-    def _request_once(self, start: date, end: date, page: int) -> dict[str, Any]:
-        what = f"{INVOICES_ENDPOINT} {start}..{end} page {page}"
+    def _request_once(self, start: date, end: date, page: int, endpoint: str = INVOICES_ENDPOINT) -> dict[str, Any]:
+        what = f"{endpoint} {start}..{end} page {page}"
         params = {
             "key": self._api_key,
             "token": self.token(),
@@ -291,7 +291,7 @@ class FullbayClient:
             "endDate": end.isoformat(),
             "page": str(page),
         }
-        url = f"{self.config.base_url.rstrip('/')}/{INVOICES_ENDPOINT}"
+        url = f"{self.config.base_url.rstrip('/')}/{endpoint}"
         self.pacer.acquire()
         self.stats.add(requests=1)
         started = time.monotonic()
@@ -427,7 +427,7 @@ class FullbayClient:
         if numbers["totalCount"] < len(result_set) or (numbers["totalCount"] > 0) != (numbers["totalPages"] > 0):
             raise FullbayTransientError(f"{what}: totalCount and totalPages do not add up")
 
-    def fetch_page(self, start: date, end: date, page: int) -> dict[str, Any]:
+    def fetch_page(self, start: date, end: date, page: int, endpoint: str = INVOICES_ENDPOINT) -> dict[str, Any]:
         """One page, with retries for transient failures (exponential backoff with
         jitter, Retry-After honoured up to a cap, all within a total deadline)."""
         if (end - start).days + 1 > self.config.window_days or end < start:
@@ -442,12 +442,12 @@ class FullbayClient:
                 reraise=False,
             )
             try:
-                result: dict[str, Any] = retrying(self._request_once, start, end, page)
+                result: dict[str, Any] = retrying(self._request_once, start, end, page, endpoint)
                 return result
             except RetryError as exc:
                 last = exc.last_attempt.exception()
                 raise FullbayGaveUpError(
-                    f"Gave up on {INVOICES_ENDPOINT} {start}..{end} page {page} after "
+                    f"Gave up on {endpoint} {start}..{end} page {page} after "
                     f"{exc.last_attempt.attempt_number} attempts: {last}"
                 ) from None
             except FullbayAuthError:
@@ -472,7 +472,14 @@ class FullbayClient:
 
     # -- paging and windows -----------------------------------------------------
 
-    def iter_window_pages(self, start: date, end: date, accept: tuple[str, ...] | None = None) -> Iterator[Page]:
+    def iter_window_pages(
+        self,
+        start: date,
+        end: date,
+        accept: tuple[str, ...] | None = None,
+        endpoint: str = INVOICES_ENDPOINT,
+        key_field: str = "primaryKey",
+    ) -> Iterator[Page]:
         """Pages of one window, in order. A window whose totals change between pages
         raises a transient error so the caller can fetch the window again.
 
@@ -486,22 +493,22 @@ class FullbayClient:
         keyed = 0  # records with a primaryKey (a keyless record is bad input, judged by the loader)
         digests: list[str] = []
         while True:
-            body = self.fetch_page(start, end, page)
+            body = self.fetch_page(start, end, page, endpoint)
             pages, count = int(body["totalPages"]), int(body["totalCount"])
             if total_pages is None:
                 total_pages, total_count = pages, count
             elif (pages, count) != (total_pages, total_count):
                 raise FullbayTransientError(
-                    f"{INVOICES_ENDPOINT} {start}..{end}: totals changed between pages "
+                    f"{endpoint} {start}..{end}: totals changed between pages "
                     f"({total_count} records/{total_pages} pages, then {count}/{pages})"
                 )
             records = body["resultSet"]
-            digests.append(_page_digest(records))
+            digests.append(_page_digest(records, key_field))
             received += len(records)
             for record in records:
-                if isinstance(record, dict) and record.get("primaryKey") not in (None, ""):
+                if isinstance(record, dict) and record.get(key_field) not in (None, ""):
                     keyed += 1
-                    keys.add(str(record["primaryKey"]))
+                    keys.add(str(record[key_field]))
             self.stats.add(pages=1, records=len(records))
             yield Page(start, end, page, pages, count, records, strict=not isinstance(body, LenientBody))
             if page >= pages:
@@ -509,11 +516,11 @@ class FullbayClient:
             page += 1
         if received != total_count:
             raise FullbayTransientError(
-                f"{INVOICES_ENDPOINT} {start}..{end}: received {received} records, totalCount said {total_count}"
+                f"{endpoint} {start}..{end}: received {received} records, totalCount said {total_count}"
             )
         repeats = keyed - len(keys)
         if repeats:
-            what = f"{INVOICES_ENDPOINT} {start}..{end}: {repeats} invoice(s) appeared on two pages"
+            what = f"{endpoint} {start}..{end}: {repeats} record(s) appeared on two pages"
             if accept is None or accept != tuple(digests):
                 # Offset paging over data that changed: a record seen twice means another
                 # may have been skipped. Only a fresh pass over the window can tell.
@@ -521,7 +528,7 @@ class FullbayClient:
             # received == totalCount was checked above: distinct + repeats (+ keyless) add up.
             self.stats.add(repeats=repeats)
             self.log.warning(
-                f"{what} twice in the same way; distinct invoices plus repeats equal totalCount "
+                f"{what} twice in the same way; distinct records plus repeats equal totalCount "
                 f"({total_count}), so nothing is missing: the window is accepted."
             )
 

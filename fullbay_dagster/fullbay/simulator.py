@@ -42,6 +42,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from fullbay_dagster.fullbay.auth import make_token, today_in
 from fullbay_dagster.fullbay.synthetic import MAX_PER_DAY, DayPlan, plan_day, with_type_chaos
+from fullbay_dagster.fullbay.synthetic_endpoints import GENERATORS
 
 __all__ = [
     "ALL_FAULT_KINDS",
@@ -81,6 +82,10 @@ MSG_INVALID_RANGE = "Invalid date range"
 MSG_RANGE_TOO_LONG = "Date range cannot exceed 7 days"
 MSG_INVALID_PAGE = "Invalid page"
 MSG_UNAVAILABLE = "Service temporarily unavailable"
+MSG_ENDPOINT_REFUSED = "This API key is not authorized for this endpoint"
+INVOICES_PHP = "getInvoices.php"
+#: Every date-windowed endpoint the simulator serves.
+ENDPOINT_SCRIPTS = (INVOICES_PHP, *GENERATORS)
 
 _DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _SECRET_RE = re.compile(r"(?i)\b(key|token)=[^&\s\"']*")
@@ -117,6 +122,8 @@ class SimulatorConfig:
     #: Every page after the first repeats the previous page's last invoice, on every
     #: fetch; totalCount counts the repeats (a paging quirk seen in offset APIs).
     page_repeats: bool = False
+    #: Endpoints (PHP names) that answer FAIL for this key, as some accounts see.
+    refused_endpoints: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         unknown = set(self.fault_kinds) - ALL_FAULT_KINDS
@@ -242,8 +249,9 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         path = urlsplit(self.path).path
         sim = self.server.simulator
-        if path == "/getInvoices.php" or path.endswith("/getInvoices.php"):
-            sim._handle_invoices(self)
+        script = path.rsplit("/", 1)[-1]
+        if script in ENDPOINT_SCRIPTS:
+            sim._handle_endpoint(self, script)
         elif path.rstrip("/").endswith("/_sim/requests"):
             self.send_answer(_json_answer(sim.requests()))
         elif path.rstrip("/").endswith("/_sim/config"):
@@ -316,6 +324,7 @@ class Simulator:
         self._fault_rng = random.Random(self._config.fault_seed)
         self._plans: _LRU[tuple[Any, ...], DayPlan] = _LRU(self._config.cache_size)
         self._pages: _LRU[tuple[Any, ...], _Answer] = _LRU(self._config.cache_size)
+        self._records: _LRU[tuple[Any, ...], list[dict[str, Any]]] = _LRU(self._config.cache_size)
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -392,11 +401,13 @@ class Simulator:
             changes["as_of"] = date.fromisoformat(changes["as_of"])
         if "fault_kinds" in changes:
             changes["fault_kinds"] = tuple(changes["fault_kinds"])
+        if "refused_endpoints" in changes:
+            changes["refused_endpoints"] = tuple(changes["refused_endpoints"])
         with self._lock:
             self._config = dataclasses.replace(self._config, **changes)
             if "fault_seed" in changes:
                 self._fault_rng = random.Random(self._config.fault_seed)
-            self._plans.maxsize = self._pages.maxsize = self._config.cache_size
+            self._plans.maxsize = self._pages.maxsize = self._records.maxsize = self._config.cache_size
             return self._config
 
     def set_as_of(self, as_of: date | None) -> None:
@@ -437,7 +448,7 @@ class Simulator:
             self._log.append(entry)
 
     # ------------------------------------------------------------------ the endpoint
-    def _handle_invoices(self, handler: _Handler) -> None:
+    def _handle_endpoint(self, handler: _Handler, script: str) -> None:
         config = self.config
         params = {
             name: values[0] for name, values in parse_qs(urlsplit(handler.path).query, keep_blank_values=True).items()
@@ -452,7 +463,7 @@ class Simulator:
 
         answer = self._fault_answer(fault, config)
         if answer is None:
-            answer = self._answer(params, client_ip, config)
+            answer = self._answer(params, client_ip, config, script)
             if fault in DATA_FAULT_KINDS:
                 answer = _moved_data(answer, fault, config.page_size)
 
@@ -461,6 +472,7 @@ class Simulator:
             page = int(page)
         self._record(
             {
+                "endpoint": script,
                 "startDate": params.get("startDate"),
                 "endDate": params.get("endDate"),
                 "page": page,
@@ -502,13 +514,15 @@ class Simulator:
             return _fail(MSG_INVALID_TOKEN)
         return None  # no fault, or one that alters delivery of the normal answer
 
-    def _answer(self, params: dict[str, str], client_ip: str, config: SimulatorConfig) -> _Answer:
+    def _answer(self, params: dict[str, str], client_ip: str, config: SimulatorConfig, script: str) -> _Answer:
         key = params.get("key", "")
         if not key or key != config.api_key:
             return _fail(MSG_INVALID_KEY)
         expected = make_token(key, today_in(config.token_timezone), config.expected_ip or client_ip)
         if params.get("token", "") != expected:
             return _fail(MSG_INVALID_TOKEN)
+        if script in config.refused_endpoints:
+            return _fail(MSG_ENDPOINT_REFUSED)
         start, end = _parse_day(params.get("startDate")), _parse_day(params.get("endDate"))
         if start is None or end is None:
             return _fail(MSG_INVALID_DATE)
@@ -520,7 +534,7 @@ class Simulator:
         if not (raw_page.isascii() and raw_page.isdigit()) or int(raw_page) < 1:
             return _fail(MSG_INVALID_PAGE)
         as_of = config.as_of or datetime.now(UTC).date()
-        return self._page(start, end, int(raw_page), as_of, config)
+        return self._page(start, end, int(raw_page), as_of, config, script)
 
     def _plan(self, day: date, config: SimulatorConfig) -> DayPlan:
         key = (config.seed, day, config.invoices_per_day, config.void_rate, config.shops)
@@ -530,7 +544,11 @@ class Simulator:
             self._plans.put(key, plan)
         return plan
 
-    def _page(self, start: date, end: date, page: int, as_of: date, config: SimulatorConfig) -> _Answer:
+    def _page(
+        self, start: date, end: date, page: int, as_of: date, config: SimulatorConfig, script: str = INVOICES_PHP
+    ) -> _Answer:
+        if script != INVOICES_PHP:
+            return self._other_page(start, end, page, as_of, config, script)
         cache_key = (
             config.seed, config.invoices_per_day, config.void_rate, config.shops,
             config.page_size, start, end, page, as_of, config.type_chaos, config.empty_shape, config.page_repeats,
@@ -576,6 +594,46 @@ class Simulator:
         )
         self._pages.put(cache_key, answer)
         return answer
+
+    def _day_records(self, script: str, day: date, as_of: date, config: SimulatorConfig) -> list[dict[str, Any]]:
+        key = (script, config.seed, day, config.invoices_per_day, config.void_rate, config.shops, as_of)
+        records = self._records.get(key)
+        if records is None:
+            generate, _ = GENERATORS[script]
+            records = generate(config.seed, day, config.invoices_per_day, as_of, config.shops, config.void_rate)
+            self._records.put(key, records)
+        return records
+
+    def _other_page(
+        self, start: date, end: date, page: int, as_of: date, config: SimulatorConfig, script: str
+    ) -> _Answer:
+        """A page of another endpoint: same envelope, paging and chaos as invoices."""
+        days = [start + timedelta(days=n) for n in range((min(end, as_of) - start).days + 1)]
+        records = [record for day in days for record in self._day_records(script, day, as_of, config)]
+        total = len(records)
+        total_pages = -(-total // config.page_size)
+        if total_pages and page > total_pages:
+            return _fail(MSG_INVALID_PAGE)
+        if not total:
+            return _json_answer(_empty_answer(config, page))
+        first = (page - 1) * config.page_size
+        served = records[first : first + config.page_size]
+        if config.type_chaos:
+            identity = frozenset({"primaryKey", GENERATORS[script][1]})
+            served = [with_type_chaos(r, config.type_chaos, config.seed, identity) for r in served]
+        return _json_answer(
+            {
+                "status": "SUCCESS",
+                "startRecordNumber": first + 1,
+                "endRecordNumber": first + len(served),
+                "resultCount": len(served),
+                "totalCount": total,
+                "pageSize": config.page_size,
+                "currentPage": page,
+                "totalPages": total_pages,
+                "resultSet": served,
+            }
+        )
 
 
 def _served(distinct: int, page_size: int) -> int:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from fullbay_dagster.fullbay.client import FullbayClient
+from fullbay_dagster.fullbay.endpoints import INVOICES, Endpoint
 from fullbay_dagster.fullbay.errors import FullbayInconsistentWindowError, FullbayRepeatsError, FullbayTransientError
 from fullbay_dagster.fullbay.jsonio import dump_record, parse_record
 from fullbay_dagster.fullbay.windows import date_windows, days_in
@@ -57,14 +58,17 @@ class SpoolResult:
                 yield parse_record(line)
 
 
-def fetch_windows(client: FullbayClient, start: date, end: date, spool: SpoolResult) -> Iterator[list[date]]:
+def fetch_windows(
+    client: FullbayClient, start: date, end: date, spool: SpoolResult, endpoint: Endpoint = INVOICES
+) -> Iterator[list[date]]:
     """Fetch ``start..end`` window by window, up to ``max_in_flight`` windows at once,
     yielding each window's days as soon as they are spooled, so the caller can load
-    them while later windows are still being fetched."""
-    windows = list(date_windows(start, end, client.config.window_days))
+    them while later windows are still being fetched. An endpoint whose date field is
+    unknown is fetched one day per window (see ``endpoints``)."""
+    windows = list(date_windows(start, end, min(client.config.window_days, endpoint.window_days)))
     pool = ThreadPoolExecutor(max_workers=client.config.max_in_flight, thread_name_prefix="fullbay")
     try:
-        futures = [pool.submit(_fetch_window, client, first, last, spool) for first, last in windows]
+        futures = [pool.submit(_fetch_window, client, first, last, spool, endpoint) for first, last in windows]
         for future in as_completed(futures):
             try:
                 counts = future.result()
@@ -79,15 +83,19 @@ def fetch_windows(client: FullbayClient, start: date, end: date, spool: SpoolRes
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def fetch_range(client: FullbayClient, start: date, end: date, directory: Path) -> SpoolResult:
+def fetch_range(
+    client: FullbayClient, start: date, end: date, directory: Path, endpoint: Endpoint = INVOICES
+) -> SpoolResult:
     """Fetch all of ``start..end`` before returning."""
     spool = SpoolResult(directory)
-    for _ in fetch_windows(client, start, end, spool):
+    for _ in fetch_windows(client, start, end, spool, endpoint):
         pass
     return spool
 
 
-def _fetch_window(client: FullbayClient, start: date, end: date, spool: SpoolResult) -> dict[date, int]:
+def _fetch_window(
+    client: FullbayClient, start: date, end: date, spool: SpoolResult, endpoint: Endpoint = INVOICES
+) -> dict[date, int]:
     """Fetch one window until it is consistent. Totals that move between pages, or
     invoices repeated differently from one fetch to the next, get a fresh pass from
     page 1 after a pause; repeats that come back the same are accepted (see
@@ -97,7 +105,7 @@ def _fetch_window(client: FullbayClient, start: date, end: date, spool: SpoolRes
     accept: tuple[str, ...] | None = None
     for attempt in range(len(waits) + 1):
         try:
-            return _write_window(client, start, end, spool, accept)
+            return _write_window(client, start, end, spool, accept, endpoint)
         except FullbayTransientError as exc:
             accept = exc.digests if isinstance(exc, FullbayRepeatsError) else None
             if attempt == len(waits):
@@ -110,15 +118,22 @@ def _fetch_window(client: FullbayClient, start: date, end: date, spool: SpoolRes
 
 
 def _write_window(
-    client: FullbayClient, start: date, end: date, spool: SpoolResult, accept: tuple[str, ...] | None
+    client: FullbayClient,
+    start: date,
+    end: date,
+    spool: SpoolResult,
+    accept: tuple[str, ...] | None,
+    endpoint: Endpoint = INVOICES,
 ) -> dict[date, int]:
     days = days_in(start, end)
     counts = dict.fromkeys(days, 0)
     handles: dict[date, IO[bytes]] = {day: spool.path(day).open("wb") for day in days}
     try:
-        for page in client.iter_window_pages(start, end, accept):
+        pages = client.iter_window_pages(start, end, accept, endpoint.php, endpoint.key_field)
+        for page in pages:
             for record in page.records:
-                day = _record_day(record)
+                # Without a known date field the window is one day: it dates the record.
+                day = _record_day(record, endpoint.date_field) if endpoint.date_field else start
                 if day not in handles:
                     # Outside the window we asked for (or no usable date): keep it with the
                     # window's first day, where the loader quarantines it with the reason.
@@ -131,8 +146,8 @@ def _write_window(
     return counts
 
 
-def _record_day(record: Any) -> date | None:
+def _record_day(record: Any, date_field: str = "invoiceDate") -> date | None:
     try:
-        return date.fromisoformat(str(record.get("invoiceDate"))[:10])
+        return date.fromisoformat(str(record.get(date_field))[:10])
     except (AttributeError, ValueError):
         return None

@@ -699,12 +699,25 @@ class DayPlan:
 
     def invoice(self, index: int, as_of: date) -> dict[str, Any]:
         """Invoice ``index`` (voided or not) with its balance as of ``as_of``."""
+        return self.invoice_and_payments(index, as_of)[0]
+
+    def invoice_and_payments(self, index: int, as_of: date) -> tuple[dict[str, Any], list[tuple[date, Decimal]]]:
+        """Invoice ``index`` and the payments (day, amount) made on it by ``as_of``:
+        together they explain its balance (total minus payments)."""
         if not 0 <= index < self.per_day:
             raise IndexError(index)
         invoice, payment = _build_invoice(self.seed, self.day, index, self._seeds[index], self.shops)
         total = Decimal(str(invoice["total"]))
         invoice["balance"] = _num(payment.balance(total, self.day, as_of))
-        return invoice
+        paid: list[tuple[date, Decimal]] = []
+        if payment.mode != "unpaid":
+            first = self.day + timedelta(days=payment.after_days)
+            if payment.mode == "partial":
+                paid = [(first, total - payment.remaining)]
+                paid.append((first + timedelta(days=payment.settle_days), payment.remaining))
+            else:
+                paid = [(first, total)]
+        return invoice, [(day, amount) for day, amount in paid if day <= as_of]
 
     def invoices(self, as_of: date) -> list[dict[str, Any]]:
         return [self.invoice(i, as_of) for i in self.indexes(as_of)]
@@ -772,7 +785,9 @@ def _chaos_value(kind: str, value: Any, rng: random.Random) -> Any:
     return round(rng.uniform(0, 1000), 10) + 1e-10  # a number with ten decimals
 
 
-def with_type_chaos(invoice: dict[str, Any], rate: float, seed: int) -> dict[str, Any]:
+def with_type_chaos(
+    invoice: dict[str, Any], rate: float, seed: int, identity: frozenset[str] = IDENTITY_FIELDS
+) -> dict[str, Any]:
     """A copy of ``invoice`` in which each field except its identity (``primaryKey``
     and ``invoiceDate`` at the top), at any depth, independently takes another JSON
     type with probability ``rate``: the same seed and invoice always give the same
@@ -784,7 +799,7 @@ def with_type_chaos(invoice: dict[str, Any], rate: float, seed: int) -> dict[str
         if isinstance(value, dict):
             out = {}
             for key, item in value.items():
-                if top and key in IDENTITY_FIELDS:
+                if top and key in identity:
                     out[key] = item
                 elif rng.random() < rate:
                     out[key] = _chaos_value(rng.choice(CHAOS_KINDS), item, rng)

@@ -35,7 +35,9 @@ def day_row_counts(engine: Engine, day: date) -> dict[str, int]:
         work_order_lines.name: select(func.count())
         .select_from(work_order_lines.join(work_orders, work_orders.c.fullbay_id == work_order_lines.c.fullbay_id))
         .where(work_orders.c.invoice_date == day, work_orders.c.deleted_at.is_(None)),
-        quarantine.name: select(func.count()).where(quarantine.c.partition_key == key),
+        quarantine.name: select(func.count()).where(
+            quarantine.c.partition_key == key, quarantine.c.endpoint == "invoices"
+        ),
         ingestion_metadata.name: select(func.count()).where(ingestion_metadata.c.partition_key == key),
         field_issues.name: select(func.count()).where(field_issues.c.invoice_date == day),
         # not per day: one row per field path the API has sent, whichever day it came on

@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import Counter
-from collections.abc import Collection, Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime
 from itertools import islice
@@ -37,6 +37,8 @@ from fullbay_dagster.warehouse.schema import (
 )
 
 BATCH_SIZE = 1000
+# Field issues of the other endpoints name their path "<endpoint>:<path>" (see endpoint_loader).
+_INVOICE_ISSUE = ~field_issues.c.field_path.contains(":")
 
 
 @dataclass
@@ -280,12 +282,14 @@ def build_work_orders_day(
         _mark_seen(connection, work_orders, vanished, {"deleted_at": now, "updated_at": now})
         for chunk in _batches(vanished, BATCH_SIZE):
             connection.execute(
-                delete(field_issues).where(field_issues.c.fullbay_id.in_(chunk), field_issues.c.invoice_date == day)
+                delete(field_issues).where(
+                    field_issues.c.fullbay_id.in_(chunk), field_issues.c.invoice_date == day, _INVOICE_ISSUE
+                )
             )
         counts.deleted += len(vanished)
         record_schema(connection, observer.observed(), now, run_id)
         counts.field_issues = connection.execute(
-            select(func.count()).select_from(field_issues).where(field_issues.c.invoice_date == day)
+            select(func.count()).select_from(field_issues).where(field_issues.c.invoice_date == day, _INVOICE_ISSUE)
         ).scalar_one()
     return counts
 
@@ -394,19 +398,26 @@ def _replace_issues(connection: Connection, keys: list[str], rows: list[dict[str
     for chunk in _batches(keys, BATCH_SIZE):
         found = connection.execute(
             select(field_issues.c.fullbay_id, field_issues.c.field_path, field_issues.c.first_seen_at).where(
-                field_issues.c.fullbay_id.in_(chunk)
+                field_issues.c.fullbay_id.in_(chunk), _INVOICE_ISSUE
             )
         ).all()
         if found:
             first_seen.update({(r.fullbay_id, r.field_path): r.first_seen_at for r in found})
-            connection.execute(delete(field_issues).where(field_issues.c.fullbay_id.in_(chunk)))
+            connection.execute(delete(field_issues).where(field_issues.c.fullbay_id.in_(chunk), _INVOICE_ISSUE))
     for row in rows:
         row["first_seen_at"] = first_seen.get((row["fullbay_id"], row["field_path"]), row["first_seen_at"])
     insert_new(connection, field_issues, rows)
 
 
-def record_schema(connection: Connection, observed: Observed, now: datetime, run_id: str | None) -> None:
-    """Add what a load saw to ``fullbay_schema_fields`` (one row per folded path)."""
+def record_schema(
+    connection: Connection,
+    observed: Observed,
+    now: datetime,
+    run_id: str | None,
+    mapped_columns: Mapping[str, str] | None = None,
+) -> None:
+    """Add what a load saw to ``fullbay_schema_fields`` (one row per folded path);
+    ``mapped_columns`` (path -> table.column) replaces the invoices' ``MAPPED``."""
     if not observed:
         return
     # Loads of different days run side by side: take turns on this shared table.
@@ -428,13 +439,17 @@ def record_schema(connection: Connection, observed: Observed, now: datetime, run
         if old is not None:
             for kind, count in (old.json_types or {}).items():
                 types[kind] = types.get(kind, 0) + int(count)
-        mapped = MAPPED.get(path)
+        if mapped_columns is not None:
+            column = mapped_columns.get(path)
+        else:
+            mapped = MAPPED.get(path)
+            column = mapped[0] if mapped else None
         rows.append(
             {
                 "field_path": path,
                 "json_types": dict(sorted(types.items())),
                 "seen_count": sum(types.values()),
-                "mapped_column": mapped[0] if mapped else None,
+                "mapped_column": column,
                 "first_seen_at": old.first_seen_at if old is not None else now,
                 "last_seen_at": now,
                 "last_run_id": run_id,

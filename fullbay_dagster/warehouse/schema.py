@@ -4,6 +4,7 @@ and evolve them; this module is what the loaders and the autogenerate diff read.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import (
     JSON,
@@ -24,6 +25,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
+
+from fullbay_dagster.fullbay.endpoints import GENERIC_ENDPOINTS, Typed
 
 metadata = MetaData()
 
@@ -163,6 +166,13 @@ quarantine = Table(
     Column("partition_key", String(20), primary_key=True),
     Column("record_hash", String(64), primary_key=True, comment="sha256 of the record's JSON text"),
     Column("fullbay_id", String(64), comment="when the record has a usable primaryKey"),
+    Column(
+        "endpoint",
+        String(40),
+        nullable=False,
+        server_default="invoices",
+        comment="which endpoint sent it; record_hash of other endpoints includes this name",
+    ),
     Column("reason", Text, nullable=False),
     Column("raw_text", Text, nullable=False, comment="the record as JSON text (NUL and NaN escaped)"),
     Column("first_seen_at", Timestamp(), nullable=False),
@@ -195,4 +205,88 @@ schema_fields = Table(
     Column("last_seen_at", Timestamp(), nullable=False),
     Column("last_run_id", String(64)),
     comment="What the API sends: every field path seen in loaded invoices, with its JSON types.",
+)
+
+
+# --------------------------------------------------------------------------- other endpoints
+# The six date-windowed endpoints besides invoices share one raw table and get one
+# typed table each (plus a line table where they carry a list), built from their
+# descriptions in ``fullbay.endpoints``.
+
+raw_records = Table(
+    "fullbay_raw_records",
+    metadata,
+    Column("endpoint", String(40), primary_key=True, comment="endpoint name, e.g. customer_payments"),
+    Column("fullbay_id", String(64), primary_key=True, comment="the record's key field"),
+    Column("record_date", Date, nullable=False, comment="the day the API returned it for (or its date field)"),
+    Column("raw_data", Json, nullable=False, comment="the record exactly as the API returned it"),
+    Column("content_hash", String(64), nullable=False, comment="sha256 of the canonical JSON"),
+    Column("first_seen_at", Timestamp(), nullable=False),
+    Column("last_seen_at", Timestamp(), nullable=False),
+    Column("last_changed_at", Timestamp(), nullable=False),
+    Column("deleted_at", Timestamp(), comment="set when the record vanished from its day's answer"),
+    Column("last_run_id", String(64)),
+    Column("fetched_at", Timestamp(), comment="when the API answer holding this copy was received"),
+    Index("ix_fullbay_raw_records_endpoint_date", "endpoint", "record_date"),
+    comment="Records of the date-windowed endpoints other than invoices, as the API sent them.",
+)
+
+_KINDS: dict[str, Any] = {"id": String(64), "text": Text(), "number": Money, "date": Date()}
+
+
+def _typed(columns: tuple[Typed, ...]) -> list[Column[Any]]:
+    return [Column(t.column, _KINDS[t.kind], comment=f"from {t.path}") for t in columns]
+
+
+def _endpoint_tables() -> tuple[dict[str, Table], dict[str, Table]]:
+    typed: dict[str, Table] = {}
+    lines: dict[str, Table] = {}
+    for endpoint in GENERIC_ENDPOINTS:
+        typed[endpoint.name] = Table(
+            endpoint.table,
+            metadata,
+            Column("fullbay_id", String(64), primary_key=True),
+            Column("record_date", Date, nullable=False, index=True),
+            *_typed(endpoint.columns),
+            Column("content_hash", String(64), nullable=False, comment="of the raw record this row was built from"),
+            Column("updated_at", Timestamp(), nullable=False),
+            Column("deleted_at", Timestamp()),
+            Column("last_run_id", String(64)),
+            comment=f"{endpoint.php}: typed columns; every other field is in fullbay_raw_records.raw_data.",
+        )
+        if endpoint.lines_table:
+            lines[endpoint.name] = Table(
+                endpoint.lines_table,
+                metadata,
+                Column(
+                    "fullbay_id",
+                    String(64),
+                    ForeignKey(f"{endpoint.table}.fullbay_id", ondelete="CASCADE"),
+                    primary_key=True,
+                ),
+                Column("line_index", Integer, primary_key=True, comment=f"position in {endpoint.lines_path}[]"),
+                Column("record_date", Date, nullable=False, index=True),
+                *_typed(endpoint.line_columns),
+                comment=f"{endpoint.php}: one row per element of {endpoint.lines_path}[].",
+            )
+    return typed, lines
+
+
+endpoint_tables, endpoint_line_tables = _endpoint_tables()
+
+receivables = Table(
+    "fullbay_receivables",
+    metadata,
+    Column("customer_key", String(200), primary_key=True, comment="customer_id, or name:<title> without one"),
+    Column("customer_id", String(64)),
+    Column("customer_name", Text),
+    Column("current", Money, nullable=False, comment="open, not yet past due"),
+    Column("days_1_30", Money, nullable=False),
+    Column("days_31_60", Money, nullable=False),
+    Column("days_61_90", Money, nullable=False),
+    Column("days_90_plus", Money, nullable=False),
+    Column("open_balance", Money, nullable=False),
+    Column("as_of", Date, primary_key=True, comment="the day the aging is computed for (a daily partition)"),
+    Column("computed_at", Timestamp(), nullable=False),
+    comment="Open balance by customer, aged by days past due (invoices less the payments loaded since).",
 )

@@ -562,6 +562,7 @@ def test_request_log_and_log_lines_hold_no_secrets(sim: Simulator, caplog: pytes
     received, answered = first.pop("received_at"), first.pop("answered_at")
     assert received <= answered
     assert first == {
+        "endpoint": "getInvoices.php",
         "startDate": "2025-03-01",
         "endDate": "2025-03-02",
         "page": 2,

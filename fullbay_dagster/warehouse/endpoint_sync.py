@@ -1,0 +1,101 @@
+"""Fetch and load chosen endpoints over a date range: the one path every endpoint
+takes (windows, paging, retries and pacing in one shared client; spooling; one
+transaction per day and table). Invoices go to their own tables through the
+invoice loader; the other endpoints through ``endpoint_loader``.
+
+An endpoint that Fullbay refuses for this key (some accounts see that) is
+reported as refused and the others still load; if every chosen endpoint is
+refused the credentials themselves are wrong, and that error is raised.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Engine
+
+from fullbay_dagster.fullbay.client import FullbayClient
+from fullbay_dagster.fullbay.endpoints import INVOICES, Endpoint
+from fullbay_dagster.fullbay.errors import FullbayAuthError
+from fullbay_dagster.fullbay.spool import SpoolResult, fetch_windows
+from fullbay_dagster.warehouse import loader
+from fullbay_dagster.warehouse.endpoint_loader import build_endpoint_day, load_endpoint_raw_day
+
+
+@dataclass
+class EndpointResult:
+    endpoint: str
+    raw: dict[date, loader.LoadCounts] = field(default_factory=dict)
+    typed: dict[date, loader.LoadCounts] = field(default_factory=dict)
+    api_counts: dict[date, int] = field(default_factory=dict)  # what the API returned per day
+    refused: str | None = None  # why Fullbay refused the endpoint for this key
+
+
+def sync_endpoint(
+    engine: Engine,
+    client: FullbayClient,
+    endpoint: Endpoint,
+    start: date,
+    end: date,
+    directory: Path,
+    *,
+    run_id: str | None = None,
+    zone: ZoneInfo | None = None,
+) -> EndpointResult:
+    """Fetch ``start..end`` of ``endpoint`` and load each day as soon as its window is spooled."""
+    result = EndpointResult(endpoint.name)
+    folder = directory / endpoint.name
+    folder.mkdir(parents=True, exist_ok=True)
+    spool = SpoolResult(folder)
+    for days in fetch_windows(client, start, end, spool, endpoint):
+        for day in days:
+            if endpoint is INVOICES or endpoint.php == INVOICES.php:
+                result.raw[day] = loader.load_raw_day(
+                    engine, day, spool.records(day), run_id=run_id, fetched_at=spool.fetched_at
+                )
+                result.typed[day] = loader.build_work_orders_day(
+                    engine, day, zone=zone or ZoneInfo("UTC"), source="fullbay_api", run_id=run_id
+                )
+            else:
+                result.raw[day] = load_endpoint_raw_day(
+                    engine, endpoint, day, spool.records(day), run_id=run_id, fetched_at=spool.fetched_at
+                )
+                result.typed[day] = build_endpoint_day(engine, endpoint, day, run_id=run_id)
+            spool.path(day).unlink(missing_ok=True)
+    result.api_counts = dict(spool.counts)
+    return result
+
+
+def sync_endpoints(
+    engine: Engine,
+    client: FullbayClient,
+    endpoints: list[Endpoint],
+    start: date,
+    end: date,
+    directory: Path,
+    *,
+    run_id: str | None = None,
+    zone: ZoneInfo | None = None,
+) -> dict[str, EndpointResult]:
+    """Every chosen endpoint, one after the other through the same client (one pool)."""
+    results: dict[str, EndpointResult] = {}
+    refusals: list[FullbayAuthError] = []
+    for endpoint in endpoints:
+        try:
+            results[endpoint.name] = sync_endpoint(
+                engine, client, endpoint, start, end, directory, run_id=run_id, zone=zone
+            )
+        except FullbayAuthError as exc:
+            refusals.append(exc)
+            message = (
+                f"{endpoint.php} was refused for this key ({exc}). The other endpoints still load; "
+                f"ask Fullbay to enable it, or leave {endpoint.name} out of FULLBAY_ENDPOINTS."
+            )
+            client.log.warning(message)
+            results[endpoint.name] = EndpointResult(endpoint.name, refused=message)
+    if endpoints and len(refusals) == len(endpoints):
+        raise refusals[0]
+    return results
