@@ -174,3 +174,25 @@ def test_refused_endpoint_is_reported_and_the_others_load(
     with pytest.raises(FullbayAuthError):
         sync_endpoints(pg_engine, client, [e for e in chosen if e.name == "vendor_bills"], AS_OF, AS_OF, tmp_path)
     assert INVOICES.name in results
+
+
+def test_other_endpoints_paths_do_not_trip_the_invoice_schema_check(
+    pg_engine: Engine, simulator: Simulator, tmp_path: Path
+) -> None:
+    """schema_as_known judges invoice paths against the known invoice fields; the other
+    endpoints' observed paths (prefixed with their name) are recorded, not judged."""
+    from fullbay_dagster.warehouse import quality
+
+    simulator.configure(as_of=AS_OF)
+    client = _client(simulator)
+    try:
+        sync_endpoints(pg_engine, client, selected_endpoints(env={}), AS_OF, AS_OF, tmp_path)
+    finally:
+        client.close()
+    prefixed = _count(
+        pg_engine, select(func.count()).where(schema_fields.c.field_path.startswith(f"{CUSTOMER_PAYMENTS.name}:"))
+    )
+    assert prefixed > 0
+    drift = quality.schema_drift(pg_engine)
+    assert drift.findings == [], drift.findings[:5]
+    assert 0 < drift.paths_seen < _count(pg_engine, select(func.count()).select_from(schema_fields))
