@@ -39,16 +39,18 @@ def demo_environment(home: Path, simulator_url: str, start_date: date) -> dict[s
     }
 
 
-# The demo's instance launches a run at once instead of queueing it for a daemon
-# (the demo has none running); the fullbay_api pool still holds every Fullbay call.
+# The demo's own run launches at once instead of queueing for a daemon (none runs
+# yet); the fullbay_api pool still holds every Fullbay call.
 DEMO_RUN_COORDINATOR = "\nrun_coordinator:\n  module: dagster._core.run_coordinator\n  class: DefaultRunCoordinator\n"
 
 
-def prepare_home(home: Path) -> None:
+def prepare_home(home: Path, *, daemon: bool = False) -> None:
+    """The local instance; with ``daemon`` (the UI: `dg dev` runs one) runs queue as
+    deployed, so the UI's backfills and launches go through the queued coordinator."""
     dagster_home = home / "dagster_home"
     dagster_home.mkdir(parents=True, exist_ok=True)
     local = LOCAL_INSTANCE.read_text()
-    (dagster_home / "dagster.yaml").write_text(local + DEMO_RUN_COORDINATOR)
+    (dagster_home / "dagster.yaml").write_text(local if daemon else local + DEMO_RUN_COORDINATOR)
 
 
 def materialize(first: str, last: str) -> bool:
@@ -139,6 +141,7 @@ def main(argv: list[str] | None = None) -> int:
         print("\n" + summary(env["DATABASE_URL"]) + "\n")
         if args.ui:
             print(f"Starting the Dagster UI on http://127.0.0.1:{args.port} (Ctrl+C to stop) ...", flush=True)
+            prepare_home(home, daemon=True)
             return serve_ui(args.port, {**os.environ, **env})
     print("Browse the result in the Dagster UI:  make dev   (or: fullbay-demo --ui)")
     return 0

@@ -6,9 +6,11 @@ browser downloads are not used): the asset graph shows every table and
 Fullbay's endpoint; a day's partition page shows that day's own row count (read
 from the warehouse independently); the work orders' overview shows the column
 schema; the checks tab shows the day's checks; the deployment's concurrency page
-lists the fullbay_api pool; the demo's run is in the Overview timeline.
-Screenshots go to docs/ui/. Finally it presses Ctrl+C (SIGINT to the process group)
-and checks the demo exits cleanly and the log has no warning from this project.
+lists the fullbay_api pool; the demo's run is in the Overview timeline; a user's
+"Materialize" of one partition from an asset page launches a run through the
+queued coordinator that succeeds and closes its run-log row. Screenshots go to
+docs/ui/. Finally it presses Ctrl+C (SIGINT to the process group) and checks the
+demo exits cleanly and the log has no warning from this project.
 
     python scripts/ui_check.py [--chromium /usr/bin/chromium] [--keep-home]
 """
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import re
 import signal
@@ -143,7 +146,54 @@ def drive(base: str, warehouse: Path, chromium: str, failures: list[str]) -> Non
         text = open_page(page, f"{base}/deployment/concurrency", "fullbay_api")
         page.screenshot(path=SHOTS / "pools.png")
         check("fullbay_api" in text, "the deployment lists the pool fullbay_api", failures)
+        launch_from_asset_page(page, base, warehouse, failures)
         browser.close()
+
+
+def latest_run(base: str) -> dict[str, str]:
+    """The newest run, through the webserver's GraphQL API (what the UI itself reads)."""
+    query = "{ runsOrError(limit: 1) { ... on Runs { results { runId status tags { key value } } } } }"
+    request = urllib.request.Request(  # noqa: S310 (our own local server)
+        f"{base}/graphql", json.dumps({"query": query}).encode(), {"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=30) as answer:  # noqa: S310
+        [run] = json.load(answer)["data"]["runsOrError"]["results"]
+    return {"run_id": run["runId"], "status": run["status"], **{t["key"]: t["value"] for t in run["tags"]}}
+
+
+def launch_from_asset_page(page: Page, base: str, warehouse: Path, failures: list[str]) -> None:
+    """What a user does first: "Materialize" on raw_work_orders, the latest day, launch."""
+    before = latest_run(base)["run_id"]
+    open_page(page, f"{base}/assets/raw_work_orders", "raw_work_orders")
+    page.get_by_role("button", name="Materialize").first.click()
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_text("Partition selection").wait_for(timeout=60000)
+    dialog.get_by_role("button", name="Latest").click()
+    page.wait_for_timeout(1000)
+    page.screenshot(path=SHOTS / "launch_dialog.png")
+    check("Warning" not in dialog.inner_text(), "the launch dialog shows no warning", failures)
+    dialog.get_by_role("button", name="Launch 1 run").click()
+    deadline = time.monotonic() + 300
+    run = latest_run(base)
+    while (run["run_id"] == before or run["status"] not in ("SUCCESS", "FAILURE", "CANCELED")) and (
+        time.monotonic() < deadline
+    ):
+        time.sleep(2)
+        run = latest_run(base)
+    check(run["run_id"] != before, "Materialize launched a run", failures)
+    check(run["status"] == "SUCCESS", f"the launched run succeeded ({run['status']})", failures)
+    with sqlite3.connect(warehouse) as connection:
+        statuses = [
+            status
+            for (status,) in connection.execute(
+                "SELECT status FROM ingestion_metadata WHERE dagster_run_id = ?", (run["run_id"],)
+            )
+        ]
+    check(
+        statuses == ["success"],
+        f"its run-log row for {run.get('dagster/partition')} is closed as success ({statuses})",
+        failures,
+    )
 
 
 def main() -> int:
