@@ -17,7 +17,7 @@ import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
-from functools import partial
+from functools import cached_property, partial
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -135,16 +135,20 @@ class Shaping:
             return field_issues.c.field_path.startswith(self.issue_prefix)
         return ~field_issues.c.field_path.contains(":")  # invoices: every path without a prefix
 
+    @cached_property
+    def _carries(self) -> frozenset[str]:
+        return frozenset(column.name for column in self.table.columns)
+
     def bookkeeping(self, digest: str, raw_text: str, now: datetime, run_id: str | None, source: str) -> dict[str, Any]:
         """The columns of a built row that do not come from the record, as its table has them."""
-        columns = self.table.c
+        carries = self._carries
         row: dict[str, Any] = {"updated_at": now, "content_hash": digest}
-        if "ingestion_source" in columns:
+        if "ingestion_source" in carries:
             row.update(ingestion_timestamp=now, ingestion_source=source)
         row["deleted_at"] = None
-        if "last_run_id" in columns:
+        if "last_run_id" in carries:
             row["last_run_id"] = run_id
-        if "raw_data" in columns:
+        if "raw_data" in carries:
             row["raw_data"] = JsonText(raw_text)
         return row
 
