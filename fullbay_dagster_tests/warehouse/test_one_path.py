@@ -11,11 +11,9 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -25,9 +23,7 @@ from sqlalchemy import ColumnElement, Engine, Table, func, select
 from fullbay_dagster.fullbay.endpoints import CUSTOMER_PAYMENTS, INVOICES, VENDOR_BILLS, Endpoint
 from fullbay_dagster.fullbay.synthetic import invoices_for_day
 from fullbay_dagster.fullbay.synthetic_endpoints import GENERATORS
-from fullbay_dagster.warehouse import migrate
 from fullbay_dagster.warehouse.day_load import LoadCounts
-from fullbay_dagster.warehouse.engine import make_engine
 from fullbay_dagster.warehouse.loader import table_checksum
 from fullbay_dagster.warehouse.raw_landing import land_raw_day
 from fullbay_dagster.warehouse.schema import (
@@ -92,17 +88,6 @@ PLACES = [
         "vendor_bills:",
     ),
 ]
-
-
-@pytest.fixture(params=["postgresql", "sqlite"])
-def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    if request.param == "postgresql":
-        yield request.getfixturevalue("pg_engine")
-        return
-    sqlite_engine = make_engine(f"sqlite:///{tmp_path}/w.db")
-    migrate.upgrade(sqlite_engine)
-    yield sqlite_engine
-    sqlite_engine.dispose()
 
 
 @pytest.fixture(params=PLACES, ids=[p.endpoint.name for p in PLACES])
