@@ -235,7 +235,7 @@ def markdown(rows: list[Row], soak: list[tuple[str, str]] | None, ok: bool, comm
         "earlier, 5-14 later) loading at the same time: no duplicate, no lost update, the newest answer wins, "
         "and the result equals clean runs. Serialisation: each day is loaded in one transaction per table "
         "that first takes a transaction-scoped PostgreSQL advisory lock for (table, day) "
-        "(`loader._lock_partition`); the other run waits, then sees the committed rows. A row is never "
+        "(`day_load.lock_partition`); the other run waits, then sees the committed rows. A row is never "
         "overwritten by an answer fetched earlier than the one that wrote it (`fetched_at`), also when the "
         "earlier-fetching Dagster run commits last, and a deletion records its answer's `fetched_at` too, so "
         "an older answer cannot revive an invoice a newer one found gone.",

@@ -1,7 +1,7 @@
 """Fetch and load chosen endpoints over a date range: the one path every endpoint
 takes (windows, paging, retries and pacing in one shared client; spooling; one
-transaction per day and table). Invoices go to their own tables through the
-invoice loader; the other endpoints through ``endpoint_loader``.
+transaction per day and table). Every endpoint, invoices included, lands through
+``raw_landing`` and is built through ``typed_build``; ``targets`` says which tables.
 
 An endpoint that Fullbay refuses for this key (some accounts see that) is
 reported as refused and the others still load; if every chosen endpoint is
@@ -18,18 +18,19 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Engine
 
 from fullbay_dagster.fullbay.client import FullbayClient
-from fullbay_dagster.fullbay.endpoints import INVOICES, Endpoint
+from fullbay_dagster.fullbay.endpoints import Endpoint
 from fullbay_dagster.fullbay.errors import FullbayAuthError
 from fullbay_dagster.fullbay.spool import SpoolResult, fetch_windows
-from fullbay_dagster.warehouse import loader
-from fullbay_dagster.warehouse.endpoint_loader import build_endpoint_day, load_endpoint_raw_day
+from fullbay_dagster.warehouse.day_load import LoadCounts
+from fullbay_dagster.warehouse.raw_landing import land_raw_day
+from fullbay_dagster.warehouse.typed_build import build_day
 
 
 @dataclass
 class EndpointResult:
     endpoint: str
-    raw: dict[date, loader.LoadCounts] = field(default_factory=dict)
-    typed: dict[date, loader.LoadCounts] = field(default_factory=dict)
+    raw: dict[date, LoadCounts] = field(default_factory=dict)
+    typed: dict[date, LoadCounts] = field(default_factory=dict)
     api_counts: dict[date, int] = field(default_factory=dict)  # what the API returned per day
     refused: str | None = None  # why Fullbay refused the endpoint for this key
 
@@ -52,18 +53,12 @@ def sync_endpoint(
     spool = SpoolResult(folder)
     for days in fetch_windows(client, start, end, spool, endpoint):
         for day in days:
-            if endpoint is INVOICES or endpoint.php == INVOICES.php:
-                result.raw[day] = loader.load_raw_day(
-                    engine, day, spool.records(day), run_id=run_id, fetched_at=spool.fetched_at
-                )
-                result.typed[day] = loader.build_work_orders_day(
-                    engine, day, zone=zone or ZoneInfo("UTC"), source="fullbay_api", run_id=run_id
-                )
-            else:
-                result.raw[day] = load_endpoint_raw_day(
-                    engine, endpoint, day, spool.records(day), run_id=run_id, fetched_at=spool.fetched_at
-                )
-                result.typed[day] = build_endpoint_day(engine, endpoint, day, run_id=run_id)
+            result.raw[day] = land_raw_day(
+                engine, endpoint, day, spool.records(day), run_id=run_id, fetched_at=spool.fetched_at
+            )
+            result.typed[day] = build_day(
+                engine, endpoint, day, zone=zone or ZoneInfo("UTC"), source="fullbay_api", run_id=run_id
+            )
             spool.path(day).unlink(missing_ok=True)
     result.api_counts = dict(spool.counts)
     return result

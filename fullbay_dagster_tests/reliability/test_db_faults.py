@@ -7,7 +7,7 @@ terminates it with pg_terminate_backend, then lets go.
 
 How concurrent loads are serialised: each day is loaded in one transaction per
 table, which first takes a transaction-scoped advisory lock for (table, day)
-(``loader._lock_partition``); a second load of the same day waits for the first to
+(``day_load.lock_partition``); a second load of the same day waits for the first to
 commit, then sees its rows. A load never overwrites a row that came from an answer
 fetched later than its own (``fetched_at``).
 """

@@ -11,7 +11,6 @@ import json
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -21,8 +20,6 @@ from sqlalchemy.exc import DBAPIError
 
 from fullbay_dagster.fullbay.records import content_hash
 from fullbay_dagster.fullbay.synthetic import invoices_for_day
-from fullbay_dagster.warehouse import migrate
-from fullbay_dagster.warehouse.engine import make_engine
 from fullbay_dagster.warehouse.loader import (
     BATCH_SIZE,
     LoadCounts,
@@ -47,18 +44,6 @@ T1 = datetime(2025, 3, 13, 6, 0, tzinfo=UTC)
 T2 = datetime(2025, 3, 14, 6, 0, tzinfo=UTC)
 T3 = datetime(2025, 3, 15, 6, 0, tzinfo=UTC)
 TABLES = (raw_work_orders, work_orders, work_order_lines)
-
-
-@pytest.fixture(params=["postgresql", "sqlite"])
-def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    """The migrated warehouse on PostgreSQL or on a SQLite file."""
-    if request.param == "postgresql":
-        yield request.getfixturevalue("pg_engine")
-        return
-    sqlite_engine = make_engine(f"sqlite:///{tmp_path}/w.db")
-    migrate.upgrade(sqlite_engine)
-    yield sqlite_engine
-    sqlite_engine.dispose()
 
 
 # --------------------------------------------------------------------------- helpers
