@@ -14,12 +14,14 @@ endpoints' steps still run.
 
 import tempfile
 from collections.abc import Iterator
+from collections.abc import Set as AbstractSet
 from contextlib import closing
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 from dagster import (
+    AssetChecksDefinition,
     AssetExecutionContext,
     AssetKey,
     AssetsDefinition,
@@ -254,9 +256,9 @@ def api_url(fullbay: FullbayAPIResource, endpoint: Endpoint) -> str:
     return f"{fullbay.base_url.rstrip('/')}/{endpoint.php}"
 
 
-def _build() -> tuple[list[AssetsDefinition], list[Any]]:
+def _build() -> tuple[list[AssetsDefinition], list[AssetChecksDefinition]]:
     assets: list[AssetsDefinition] = []
-    checks: list[Any] = []
+    checks: list[AssetChecksDefinition] = []
     for endpoint in GENERIC_ENDPOINTS:
         if endpoint.name not in CHOSEN_NAMES:
             continue
@@ -280,7 +282,7 @@ ENDPOINT_OF_ASSET: dict[str, str] = {
 }
 
 
-def endpoints_of_run(asset_keys: Any) -> list[Endpoint]:
+def endpoints_of_run(asset_keys: AbstractSet[AssetKey] | None) -> list[Endpoint]:
     """The chosen endpoints a run loads: those of its selected assets, or all when it selects no subset."""
     if not asset_keys:
         return list(CHOSEN)
