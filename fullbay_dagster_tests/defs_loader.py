@@ -18,8 +18,9 @@ SETTINGS_DEPENDENT = (
     "partitions",
     "assets",
     "checks",
-    "alerts",
     "endpoints",
+    "freshness",
+    "alerts",
     "schedules",
     "definitions",
 )

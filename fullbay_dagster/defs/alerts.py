@@ -1,21 +1,11 @@
-"""What only runs in deployed environments: a run-failure sensor (SNS alert and a
-'failed' row in ingestion_metadata) and a freshness check on yesterday's partition."""
+"""What only runs in deployed environments: a run-failure sensor (SNS alert and
+'failed' rows in ingestion_metadata for every endpoint the run loads)."""
 
-import warnings
+from dagster import DefaultSensorStatus, RunFailureSensorContext, run_failure_sensor
 
-from dagster import (
-    DefaultSensorStatus,
-    RunFailureSensorContext,
-    SupersessionWarning,
-    build_sensor_for_freshness_checks,
-    build_time_partition_freshness_checks,
-    run_failure_sensor,
-)
-
-from fullbay_dagster.defs.environment import SETTINGS
+from fullbay_dagster.defs.endpoints import api_url, endpoints_of_run
 from fullbay_dagster.defs.partitions import run_days, span
 from fullbay_dagster.defs.resources import AlertsResource, FullbayAPIResource, WarehouseResource
-from fullbay_dagster.fullbay.client import INVOICES_ENDPOINT
 from fullbay_dagster.fullbay.redaction import redact
 from fullbay_dagster.warehouse.runs import RunLog
 
@@ -37,27 +27,11 @@ def fullbay_run_failure_alert(
     ]
     error = redact("; ".join(step_errors) or context.failure_event.message or "run failed")
     if days:
-        endpoint = f"{fullbay.base_url.rstrip('/')}/{INVOICES_ENDPOINT}"
-        RunLog(warehouse.get_engine(), run.run_id).fail_run(days, error, endpoint)
+        urls = {e.name: api_url(fullbay, e) for e in endpoints_of_run(run.asset_selection)}
+        RunLog(warehouse.get_engine(), run.run_id).fail_run(days, error, urls)
     where = span(days) if days else "no partition"
     message_id = alerts.alert(
         f"Fullbay ingestion failed: {run.job_name} {where}",
         f"Run {run.run_id} of {run.job_name} ({where}) failed.\n\n{error}",
     )
     context.log.info(f"Recorded failure of run {run.run_id} ({where}); alert {message_id or 'not sent'}")
-
-
-with warnings.catch_warnings():
-    # Superseded by FreshnessPolicy, which judges when an asset last materialized, not
-    # whether a given day's partition exists: the partition-aware check is what we need.
-    warnings.simplefilter("ignore", SupersessionWarning)
-    freshness_checks = list(
-        build_time_partition_freshness_checks(
-            assets=["work_orders"],
-            deadline_cron=f"0 {SETTINGS.freshness_hour} * * *",
-            timezone=SETTINGS.timezone,
-        )
-    )
-    freshness_sensor = build_sensor_for_freshness_checks(
-        freshness_checks=freshness_checks, name="fullbay_freshness_sensor", default_status=DefaultSensorStatus.RUNNING
-    )

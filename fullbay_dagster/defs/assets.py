@@ -112,6 +112,7 @@ def raw_work_orders(
                         records_processed=counts.processed,
                         api_record_count=counts.processed,
                         records_quarantined=counts.quarantined,
+                        records_duplicated=counts.duplicates,
                     )
                     rows = day_row_counts(engine, day)[_table_name("raw_work_orders")]
                     context.add_asset_metadata(

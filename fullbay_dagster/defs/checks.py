@@ -1,4 +1,5 @@
-"""Asset checks, one result per partition day.
+"""Asset checks, one result per partition day: invoices' ``fullbay_checks`` and each
+other endpoint's ``<endpoint>_checks``.
 
 They run after the normalise step (or alone, from the asset's Checks tab). A run
 may cover a range of days, and Dagster only ties a check result to a partition
@@ -18,6 +19,7 @@ from dagster import (
     AssetCheckExecutionContext,
     AssetCheckKey,
     AssetCheckResult,
+    AssetChecksDefinition,
     AssetCheckSeverity,
     AssetCheckSpec,
     AssetKey,
@@ -32,8 +34,10 @@ from sqlalchemy import Engine, Select, and_, case, func, select
 
 from fullbay_dagster.defs.partitions import daily_partitions, partition_days
 from fullbay_dagster.defs.resources import WarehouseResource
+from fullbay_dagster.fullbay.endpoints import Endpoint
 from fullbay_dagster.warehouse import quality
 from fullbay_dagster.warehouse.schema import (
+    endpoint_tables,
     quarantine,
     raw_work_orders,
     work_order_lines,
@@ -107,6 +111,7 @@ SEVERITY = {
     "quarantine_below_one_percent": AssetCheckSeverity.ERROR,
     "no_field_issues": AssetCheckSeverity.WARN,
     "schema_as_known": AssetCheckSeverity.WARN,
+    "keys_unique": AssetCheckSeverity.ERROR,
 }
 
 
@@ -116,19 +121,23 @@ def fullbay_checks(context: AssetCheckExecutionContext, warehouse: WarehouseReso
     op_context = context.op_execution_context
     selected = context.selected_asset_check_keys
     for day in partition_days(op_context):
-        for key, (passed, metadata) in evaluate_day(engine, day, selected).items():
-            # log_event accepts check evaluations (it dispatches on them); its annotation lags
-            op_context.log_event(
-                AssetCheckEvaluation(  # type: ignore[arg-type]
-                    asset_key=key.asset_key,
-                    check_name=key.name,
-                    passed=passed,
-                    metadata={"day": day.isoformat(), **metadata},
-                    severity=SEVERITY[key.name],
-                    partition=day.isoformat(),
-                )
-            )
+        _log_day(op_context, day, evaluate_day(engine, day, selected))
     yield from ()  # every result above is logged with its day; none is run-wide
+
+
+def _log_day(op_context: Any, day: date, outcomes: dict[AssetCheckKey, tuple[bool, dict[str, Any]]]) -> None:
+    for key, (passed, metadata) in outcomes.items():
+        # log_event accepts check evaluations (it dispatches on them); its annotation lags
+        op_context.log_event(
+            AssetCheckEvaluation(
+                asset_key=key.asset_key,
+                check_name=key.name,
+                passed=passed,
+                metadata={"day": day.isoformat(), **metadata},
+                severity=SEVERITY[key.name],
+                partition=day.isoformat(),
+            )
+        )
 
 
 def evaluate_day(
@@ -318,3 +327,101 @@ def _within(row: Any) -> bool:
         if abs(total - summed) > allowance + LINE_TOLERANCE_RATIO * abs(total):
             return False
     return True
+
+
+# --------------------------------------------------------------------------- other endpoints
+# Each chosen endpoint's typed table gets the same day-by-day judgement: its keys are
+# unique, its live rows equal what the API returned (as the run log recorded it),
+# and nothing was quarantined.
+
+ENDPOINT_CHECKS = {
+    "keys_unique": (
+        "The day's answer sent each record key once (the run log's records_duplicated) and the day's live "
+        "typed rows have distinct keys. ERROR: a repeated key means one of its versions was dropped."
+    ),
+    "rows_match_api_count": (
+        "The day's live typed rows equal the records the API returned for it (the run log's api_record_count "
+        "of the latest run that fetched the day), less those quarantined."
+    ),
+    "no_quarantined_records": "Every record the API returned for the day could be placed (fullbay_quarantine).",
+}
+
+
+def endpoint_checks(endpoint: Endpoint) -> AssetChecksDefinition:
+    """``<endpoint>_checks``: the checks of one endpoint's typed table, one result per day."""
+    asset = AssetKey(endpoint.name)
+    specs = [_spec(name, asset, description) for name, description in ENDPOINT_CHECKS.items()]
+
+    @multi_asset_check(specs=specs, can_subset=True, name=f"{endpoint.name}_checks")
+    def checks(context: AssetCheckExecutionContext, warehouse: WarehouseResource) -> Iterator[AssetCheckResult]:
+        engine = warehouse.get_engine()
+        op_context = context.op_execution_context
+        for day in partition_days(op_context):
+            _log_day(op_context, day, evaluate_endpoint_day(engine, endpoint, day, context.selected_asset_check_keys))
+        yield from ()  # every result above is logged with its day
+
+    return checks
+
+
+def evaluate_endpoint_day(
+    engine: Engine, endpoint: Endpoint, day: date, selected: set[AssetCheckKey] | None = None
+) -> dict[AssetCheckKey, tuple[bool, dict[str, Any]]]:
+    """Each selected check of ``endpoint`` for one day, with metadata a person can act on."""
+    typed = endpoint_tables[endpoint.name]
+    live = and_(typed.c.record_date == day, typed.c.deleted_at.is_(None))
+    with engine.connect() as connection:
+        rows, keys = connection.execute(
+            select(func.count(), func.count(typed.c.fullbay_id.distinct())).where(live)
+        ).one()
+    logged = quality.quarantine_share(engine, day, endpoint.name)
+    never = {"live_rows": rows, "problem": "no run has recorded what the API returned for this day"}
+
+    def keys_unique() -> tuple[bool, dict[str, Any]]:
+        if logged is None:
+            return False, never
+        return logged.duplicated == 0 and rows == keys, {
+            "repeated_in_answer": logged.duplicated,
+            "live_rows": rows,
+            "distinct_keys": keys,
+            "run_compared": logged.run_id,
+            "next_step": f"Look for keys sent twice in the day's answer of {endpoint.php}.",
+        }
+
+    def rows_match_api_count() -> tuple[bool, dict[str, Any]]:
+        if logged is None:
+            return False, never
+        expected = logged.api_records - logged.quarantined
+        return rows == expected, {
+            "live_rows": rows,
+            "api_records": logged.api_records,
+            "quarantined": logged.quarantined,
+            "expected_rows": expected,
+            "run_compared": logged.run_id,
+            "next_step": f"Re-materialize the day; if it persists compare {typed.name} with fullbay_raw_records.",
+        }
+
+    def no_quarantined_records() -> tuple[bool, dict[str, Any]]:
+        with engine.connect() as connection:
+            held = connection.execute(
+                select(quarantine.c.fullbay_id, quarantine.c.reason)
+                .where(quarantine.c.partition_key == day.isoformat(), quarantine.c.endpoint == endpoint.name)
+                .order_by(quarantine.c.fullbay_id)
+            ).all()
+        return not held, {
+            "quarantined": len(held),
+            "examples": _text_table(
+                [{"fullbay_id": r.fullbay_id or "", "reason": r.reason[:300]} for r in held[:EXAMPLES]],
+                ["fullbay_id", "reason"],
+            ),
+            "query": MetadataValue.md(
+                "`SELECT fullbay_id, reason, raw_text FROM fullbay_quarantine "
+                f"WHERE partition_key = '{day.isoformat()}' AND endpoint = '{endpoint.name}'`"
+            ),
+        }
+
+    checks = {
+        AssetCheckKey(AssetKey(endpoint.name), "keys_unique"): keys_unique,
+        AssetCheckKey(AssetKey(endpoint.name), "rows_match_api_count"): rows_match_api_count,
+        AssetCheckKey(AssetKey(endpoint.name), "no_quarantined_records"): no_quarantined_records,
+    }
+    return {key: check() for key, check in checks.items() if selected is None or key in selected}

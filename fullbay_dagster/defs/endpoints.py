@@ -4,21 +4,24 @@ For each endpoint chosen in ``FULLBAY_ENDPOINTS`` (see ``fullbay/endpoints.py``)
 raw asset that fetches the days and lands them in ``fullbay_raw_records``, and a
 normalised asset that builds the endpoint's typed table (and line table). They
 share the invoices' daily partitions, single-run backfills, the one Fullbay pool
-and the daily job. A key Fullbay refuses on one endpoint fails that endpoint's
-step with a message saying so; the other endpoints' steps still run.
+and the daily job, and write the run log (``ingestion_metadata``, one row per run,
+endpoint and day) as the invoice steps do: the raw step opens and counts the day,
+the normalise step adds its counts and finishes it; a failure leaves the cause.
+Their checks are ``<endpoint>_checks`` (defs/checks.py). A key Fullbay refuses on
+one endpoint fails that endpoint's step with a message saying so; the other
+endpoints' steps still run.
 """
 
 import tempfile
 from collections.abc import Iterator
+from collections.abc import Set as AbstractSet
 from contextlib import closing
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 from dagster import (
-    AssetCheckResult,
-    AssetCheckSeverity,
-    AssetCheckSpec,
+    AssetChecksDefinition,
     AssetExecutionContext,
     AssetKey,
     AssetsDefinition,
@@ -30,25 +33,42 @@ from dagster import (
     asset,
     multi_asset,
 )
-from sqlalchemy import func, select
 
-from fullbay_dagster.defs.assets import DEFAULT_STEP_RETRIES, DEFAULT_STEP_RETRY_WAIT, FULLBAY_POOL
+from fullbay_dagster.defs.assets import (
+    DEFAULT_STEP_RETRIES,
+    DEFAULT_STEP_RETRY_WAIT,
+    FULLBAY_POOL,
+    fullbay_invoices_api,
+    ingestion_metadata,
+    normalise_work_orders,
+    raw_work_orders,
+    recorded_failure,
+)
+from fullbay_dagster.defs.checks import endpoint_checks, fullbay_checks
+from fullbay_dagster.defs.environment import SETTINGS
 from fullbay_dagster.defs.partitions import daily_partitions, partition_days, single_run, span
 from fullbay_dagster.defs.resources import FullbayAPIResource, WarehouseResource
-from fullbay_dagster.defs.settings import ClientTuning, SettingsError
-from fullbay_dagster.defs.tables import GROUP, OWNERS, backend_kind
-from fullbay_dagster.fullbay.endpoints import GENERIC_ENDPOINTS, Endpoint, selected_endpoints
+from fullbay_dagster.defs.runs import RunGuard, run_is_alive
+from fullbay_dagster.defs.settings import ClientTuning
+from fullbay_dagster.defs.tables import GROUP, OWNERS, TABLES, backend_kind
+from fullbay_dagster.fullbay.endpoints import GENERIC_ENDPOINTS, INVOICES, Endpoint
 from fullbay_dagster.fullbay.errors import FullbayAuthError, FullbayError, FullbayPermanentError
 from fullbay_dagster.fullbay.spool import SpoolResult, fetch_windows
 from fullbay_dagster.warehouse import receivables as aging
 from fullbay_dagster.warehouse.endpoint_loader import build_endpoint_day, count_live_records, load_endpoint_raw_day
-from fullbay_dagster.warehouse.schema import endpoint_line_tables, endpoint_tables, quarantine
+from fullbay_dagster.warehouse.runs import RunLog
+from fullbay_dagster.warehouse.schema import endpoint_line_tables, endpoint_tables
 
-try:
-    CHOSEN: list[Endpoint] = selected_endpoints()
-except ValueError as exc:
-    raise SettingsError(str(exc)) from None
-CHOSEN_NAMES = {e.name for e in CHOSEN}
+CHOSEN: tuple[Endpoint, ...] = SETTINGS.endpoints
+CHOSEN_NAMES = SETTINGS.endpoint_names
+INVOICES_CHOSEN = INVOICES.name in CHOSEN_NAMES
+# Invoices can be left out of FULLBAY_ENDPOINTS like any other endpoint: then their
+# assets, their checks and the receivables (which age work orders) are not defined.
+invoice_api: list[AssetSpec] = [fullbay_invoices_api] if INVOICES_CHOSEN else []
+invoice_assets: list[AssetsDefinition] = (
+    [raw_work_orders, normalise_work_orders, ingestion_metadata] if INVOICES_CHOSEN else []
+)
+invoice_checks = [fullbay_checks] if INVOICES_CHOSEN else []
 _PARTITIONED: dict[str, Any] = {"partitions_def": daily_partitions, "backfill_policy": single_run}
 
 
@@ -88,23 +108,40 @@ def _raw_asset(endpoint: Endpoint) -> AssetsDefinition:
     ) -> MaterializeResult:
         days = partition_days(context)
         engine = warehouse.get_engine()
-        client = fullbay.get_client(context.log, config)
-        with closing(client), tempfile.TemporaryDirectory() as spool_dir:
-            spool = SpoolResult(Path(spool_dir))
-            for day in _fetched(context, config, client, endpoint, days, spool):
-                counts = load_endpoint_raw_day(
-                    engine, endpoint, day, spool.records(day), run_id=context.run.run_id, fetched_at=spool.fetched_at
-                )
-                context.add_asset_metadata(
-                    {
-                        "dagster/row_count": count_live_records(engine, endpoint, day, day),
-                        "api_records": spool.counts.get(day, 0),
-                        "quarantined": counts.quarantined,
-                        "deleted": counts.deleted,
-                    },
-                    partition_key=day.isoformat(),
-                )
-                context.log.info(f"{endpoint.name} {day}: {counts.summary()}")
+        run_log = RunLog(engine, context.run.run_id, endpoint.name)
+        closed = run_log.close_abandoned(days, run_is_alive(context.instance))
+        if closed:
+            context.log.warning(f"Closed the running rows of runs that ended without finishing: {', '.join(closed)}")
+        run_log.start(days, api_url(fullbay, endpoint))
+        guard = RunGuard.for_context(context)
+        with recorded_failure(context, run_log, days):
+            client = fullbay.get_client(context.log, config)
+            with closing(client), tempfile.TemporaryDirectory() as spool_dir:
+                spool = SpoolResult(Path(spool_dir))
+                for day in _fetched(context, config, client, endpoint, days, spool):
+                    guard.check()
+                    records = spool.records(day)
+                    counts = load_endpoint_raw_day(
+                        engine, endpoint, day, records, run_id=context.run.run_id, fetched_at=spool.fetched_at
+                    )
+                    run_log.record(
+                        day,
+                        records_processed=counts.processed,
+                        api_record_count=counts.processed,
+                        records_quarantined=counts.quarantined,
+                        records_duplicated=counts.duplicates,
+                    )
+                    context.add_asset_metadata(
+                        {
+                            "dagster/row_count": count_live_records(engine, endpoint, day, day),
+                            "api_records": spool.counts.get(day, 0),
+                            "duplicates_dropped": counts.duplicates,
+                            "quarantined": counts.quarantined,
+                            "deleted": counts.deleted,
+                        },
+                        partition_key=day.isoformat(),
+                    )
+                    context.log.info(f"{endpoint.name} {day}: {counts.summary()}")
         return MaterializeResult(metadata={"run_span": span(days), "run_api_requests": client.stats.requests})
 
     return raw
@@ -168,86 +205,89 @@ def _normalised_asset(endpoint: Endpoint, raw: AssetsDefinition) -> AssetsDefini
                 metadata={"dagster/table_name": lines.name},
             )
         )
-    check_specs = [
-        AssetCheckSpec(
-            "rows_match_api_count",
-            asset=endpoint.name,
-            description="Live typed rows of each day equal the records the API returned for it, less quarantined.",
-        ),
-        AssetCheckSpec(
-            "no_quarantined_records",
-            asset=endpoint.name,
-            description="Every record the API returned could be placed.",
-        ),
-    ]
 
-    @multi_asset(
-        name=f"normalise_{endpoint.name}", specs=specs, check_specs=check_specs, can_subset=False, **_PARTITIONED
-    )
+    @multi_asset(name=f"normalise_{endpoint.name}", specs=specs, can_subset=False, **_PARTITIONED)
     def normalise(context: AssetExecutionContext, warehouse: WarehouseResource) -> Iterator[Any]:
         days = partition_days(context)
         engine = warehouse.get_engine()
-        mismatched: dict[str, tuple[int, int]] = {}
-        quarantined = 0
-        for day in days:
-            counts = build_endpoint_day(engine, endpoint, day, run_id=context.run.run_id)
-            context.add_asset_metadata(
-                {
-                    "dagster/row_count": counts.processed,
-                    "inserted": counts.inserted,
-                    "updated": counts.updated,
-                    "unchanged": counts.unchanged,
-                    "deleted": counts.deleted,
-                    "field_issues": counts.field_issues,
-                },
-                asset_key=AssetKey(endpoint.name),
-                partition_key=day.isoformat(),
-            )
-            raw_live = count_live_records(engine, endpoint, day, day)
-            with engine.connect() as connection:
-                typed_live = connection.execute(
-                    select(func.count()).where(typed.c.record_date == day, typed.c.deleted_at.is_(None))
-                ).scalar_one()
-                quarantined += connection.execute(
-                    select(func.count()).where(
-                        quarantine.c.endpoint == endpoint.name, quarantine.c.partition_key == day.isoformat()
+        run_log = RunLog(engine, context.run.run_id, endpoint.name)
+        guard = RunGuard.for_context(context)
+        with recorded_failure(context, run_log, days):
+            for day in days:
+                guard.check()
+                counts = build_endpoint_day(engine, endpoint, day, run_id=context.run.run_id)
+                run_log.record(
+                    day,
+                    records_inserted=counts.inserted,
+                    records_updated=counts.updated,
+                    records_unchanged=counts.unchanged,
+                    records_deleted=counts.deleted,
+                    field_issues=counts.field_issues,
+                )
+                run_log.add_quarantined(day, counts.quarantined)
+                run_log.finish([day])  # the endpoint's last step: its day is done
+                context.add_asset_metadata(
+                    {
+                        "dagster/row_count": counts.processed,
+                        "inserted": counts.inserted,
+                        "updated": counts.updated,
+                        "unchanged": counts.unchanged,
+                        "deleted": counts.deleted,
+                        "field_issues": counts.field_issues,
+                    },
+                    asset_key=AssetKey(endpoint.name),
+                    partition_key=day.isoformat(),
+                )
+                if lines is not None:
+                    context.add_asset_metadata(
+                        {"dagster/row_count": counts.lines},
+                        asset_key=AssetKey(f"{endpoint.name}_lines"),
+                        partition_key=day.isoformat(),
                     )
-                ).scalar_one()
-            if typed_live != raw_live:
-                mismatched[day.isoformat()] = (typed_live, raw_live)
-            context.log.info(f"{endpoint.name} {day}: {counts.summary()}")
+                context.log.info(f"{endpoint.name} {day}: {counts.summary()}")
         for spec in specs:
             yield MaterializeResult(asset_key=spec.key, metadata={"run_span": span(days)})
-        yield AssetCheckResult(
-            asset_key=endpoint.name,
-            check_name="rows_match_api_count",
-            passed=not mismatched,
-            severity=AssetCheckSeverity.ERROR,
-            metadata={"days": len(days), "mismatched (typed, raw)": MetadataValue.json(mismatched)},
-        )
-        yield AssetCheckResult(
-            asset_key=endpoint.name,
-            check_name="no_quarantined_records",
-            passed=quarantined == 0,
-            severity=AssetCheckSeverity.WARN,
-            metadata={"quarantined": quarantined},
-        )
 
     return normalise
 
 
-def _build() -> list[AssetsDefinition]:
-    out: list[AssetsDefinition] = []
+def api_url(fullbay: FullbayAPIResource, endpoint: Endpoint) -> str:
+    """What the run log's api_endpoint column holds: the URL the endpoint is called at."""
+    return f"{fullbay.base_url.rstrip('/')}/{endpoint.php}"
+
+
+def _build() -> tuple[list[AssetsDefinition], list[AssetChecksDefinition]]:
+    assets: list[AssetsDefinition] = []
+    checks: list[AssetChecksDefinition] = []
     for endpoint in GENERIC_ENDPOINTS:
         if endpoint.name not in CHOSEN_NAMES:
             continue
-        chosen = next(e for e in CHOSEN if e.name == endpoint.name)  # with its confirmed date field
+        chosen = SETTINGS.endpoint(endpoint.name)  # with its confirmed date field
         raw = _raw_asset(chosen)
-        out += [raw, _normalised_asset(chosen, raw)]
-    return out
+        assets += [raw, _normalised_asset(chosen, raw)]
+        checks.append(endpoint_checks(chosen))
+    return assets, checks
 
 
-endpoint_assets = _build()
+endpoint_assets, endpoint_asset_checks = _build()
+
+#: Asset name -> the endpoint whose run-log rows its step writes (the receivables write none).
+ENDPOINT_OF_ASSET: dict[str, str] = {
+    **{name: INVOICES.name for name in TABLES},
+    **{
+        key.to_user_string(): e.name
+        for e in GENERIC_ENDPOINTS
+        for key in (AssetKey(f"raw_{e.name}"), AssetKey(e.name), AssetKey(f"{e.name}_lines"))
+    },
+}
+
+
+def endpoints_of_run(asset_keys: AbstractSet[AssetKey] | None) -> list[Endpoint]:
+    """The chosen endpoints a run loads: those of its selected assets, or all when it selects no subset."""
+    if not asset_keys:
+        return list(CHOSEN)
+    names = {ENDPOINT_OF_ASSET.get(key.to_user_string()) for key in asset_keys}
+    return [e for e in CHOSEN if e.name in names]
 
 
 @asset(
@@ -283,5 +323,8 @@ def receivables(context: AssetExecutionContext, warehouse: WarehouseResource) ->
     return MaterializeResult(metadata={"run_span": span(days)})
 
 
-# Defined with the payments it joins: an invoices-only location keeps its graph as it was.
-receivables_assets: list[AssetsDefinition] = [receivables] if "customer_payments" in CHOSEN_NAMES else []
+# Defined with both sides of the join: an invoices-only location keeps its graph as it
+# was, and a location without invoices has no work orders to age.
+receivables_assets: list[AssetsDefinition] = (
+    [receivables] if {INVOICES.name, "customer_payments"} <= CHOSEN_NAMES else []
+)

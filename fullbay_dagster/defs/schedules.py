@@ -18,10 +18,15 @@ from dagster import (
     schedule,
 )
 
-from fullbay_dagster.defs.assets import ingestion_metadata, normalise_work_orders, raw_work_orders
-from fullbay_dagster.defs.checks import fullbay_checks
-from fullbay_dagster.defs.endpoints import endpoint_assets, receivables_assets
+from fullbay_dagster.defs.endpoints import (
+    endpoint_asset_checks,
+    endpoint_assets,
+    invoice_assets,
+    invoice_checks,
+    receivables_assets,
+)
 from fullbay_dagster.defs.environment import SETTINGS
+from fullbay_dagster.defs.freshness import freshness_checks
 from fullbay_dagster.defs.partitions import daily_partitions, range_tags
 from fullbay_dagster.defs.settings import SettingsError
 
@@ -29,12 +34,14 @@ JOB_NAME = "fullbay_daily_job"
 
 fullbay_daily_job = define_asset_job(
     JOB_NAME,
-    selection=AssetSelection.assets(raw_work_orders, normalise_work_orders, ingestion_metadata)
-    | AssetSelection.checks(fullbay_checks)
-    # the other endpoints chosen in FULLBAY_ENDPOINTS, their checks, and the receivables
-    | AssetSelection.assets(*endpoint_assets, *receivables_assets)
-    | AssetSelection.checks_for_assets(*endpoint_assets),
-    description="Fullbay invoices and the other chosen endpoints of the selected days into the warehouse.",
+    # the endpoints chosen in FULLBAY_ENDPOINTS, their data checks, and the receivables;
+    # not the freshness checks, which judge the clock rather than a run's days
+    selection=(
+        AssetSelection.assets(*invoice_assets, *endpoint_assets, *receivables_assets)
+        | AssetSelection.checks(*invoice_checks, *endpoint_asset_checks)
+    )
+    - AssetSelection.checks(*freshness_checks),
+    description="The endpoints chosen in FULLBAY_ENDPOINTS, for the selected days, into the warehouse.",
 )
 
 

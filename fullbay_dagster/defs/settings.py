@@ -21,6 +21,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from dagster import Config
 from pydantic import Field
 
+from fullbay_dagster.fullbay.endpoints import ENDPOINTS, ENDPOINTS_SETTING, Endpoint, selected_endpoints
+
 DEFAULT_START_DATE = "2024-01-01"
 DEFAULT_SCHEDULE = "rate(1 day)"
 DEPLOYED_ENVIRONMENTS = ("prod", "production", "staging")
@@ -47,10 +49,20 @@ class Settings:
     cron_schedule: str
     repull_days: int
     freshness_hour: int
+    #: FULLBAY_ENDPOINTS with the date fields of FULLBAY_DATE_FIELDS, in their documented order
+    endpoints: tuple[Endpoint, ...] = tuple(ENDPOINTS.values())
 
     @property
     def deployed(self) -> bool:
         return self.environment in DEPLOYED_ENVIRONMENTS
+
+    @property
+    def endpoint_names(self) -> frozenset[str]:
+        return frozenset(e.name for e in self.endpoints)
+
+    def endpoint(self, name: str) -> Endpoint:
+        """The chosen endpoint of that name, with its confirmed date field."""
+        return next(e for e in self.endpoints if e.name == name)
 
 
 def to_cron(expression: str) -> str:
@@ -115,12 +127,28 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         raise SettingsError(f"FULLBAY_FRESHNESS_HOUR {freshness!r} must be an hour from 0 to 23 (shop time)")
     return Settings(
         environment=(env.get("ENVIRONMENT") or "local").lower(),
+        endpoints=_endpoints(env),
         start_date=start_date,
         timezone=timezone,
         cron_schedule=to_cron(env.get("SCHEDULE_EXPRESSION") or DEFAULT_SCHEDULE),
         repull_days=int(repull),
         freshness_hour=int(freshness),
     )
+
+
+def _endpoints(env: Mapping[str, str]) -> tuple[Endpoint, ...]:
+    """FULLBAY_ENDPOINTS (unset: all seven) and FULLBAY_DATE_FIELDS; set but empty is a mistake
+    (a shell that cleared it), not a wish to load nothing."""
+    chosen = env.get(ENDPOINTS_SETTING)
+    if chosen is not None and not chosen.replace(",", "").strip():
+        raise SettingsError(
+            f"{ENDPOINTS_SETTING} is set but names no endpoint; unset it for all, or name some of: "
+            f"{', '.join(ENDPOINTS)}"
+        )
+    try:
+        return tuple(selected_endpoints(env=env))
+    except ValueError as exc:
+        raise SettingsError(str(exc)) from None
 
 
 class ClientTuning(Config):

@@ -78,7 +78,8 @@ TABLES: dict[str, TableAsset] = {
     ),
     "ingestion_metadata": TableAsset(
         schema.ingestion_metadata,
-        "The run log: one row per (run, day) with counts, timings and status; failures too.",
+        "The run log: one row per (run, endpoint, day) with counts, timings and status; failures too. "
+        "This asset finishes invoices' rows; the other endpoints' steps finish their own.",
     ),
 }
 

@@ -9,12 +9,12 @@ Where the evidence does not say which field dates a record, the date is not
 guessed: such an endpoint is fetched in one-day windows, so a record's day is the
 day the API returned it for, and schema observation lists the candidate fields.
 Once a field is confirmed in configuration (``FULLBAY_DATE_FIELDS``) the endpoint
-moves to seven-day windows and records are placed by that field.
+moves to seven-day windows and records are placed by that field. Both settings are
+read once, by ``defs.settings``; this module only parses them.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
@@ -178,12 +178,18 @@ ENDPOINTS: dict[str, Endpoint] = {
 }
 
 
+ENDPOINTS_SETTING, DATE_FIELDS_SETTING = "FULLBAY_ENDPOINTS", "FULLBAY_DATE_FIELDS"
+
+
 def _pairs(text: str, setting: str) -> dict[str, str]:
     pairs: dict[str, str] = {}
     for item in filter(None, (part.strip() for part in text.split(","))):
         name, sep, value = item.partition("=")
         if not sep or not name.strip() or not value.strip():
-            raise ValueError(f"{setting}: expected endpoint=field pairs separated by commas, got {item!r}")
+            raise ValueError(
+                f"{setting}: expected endpoint=field pairs separated by commas "
+                f"(customer_payments=paymentDate), got {item!r}"
+            )
         pairs[name.strip()] = value.strip()
     return pairs
 
@@ -201,22 +207,33 @@ def selected_endpoints(
 ) -> list[Endpoint]:
     """The endpoints to run (``FULLBAY_ENDPOINTS``: names or PHP names, comma-separated,
     default all) with the date fields confirmed in ``FULLBAY_DATE_FIELDS``
-    (``customer_payments=paymentDate,...``)."""
-    env = os.environ if env is None else env
-    chosen = env.get("FULLBAY_ENDPOINTS", "") if chosen is None else chosen
-    date_fields = env.get("FULLBAY_DATE_FIELDS", "") if date_fields is None else date_fields
-    confirmed = {
-        _lookup(name, "FULLBAY_DATE_FIELDS").name: field
-        for name, field in _pairs(date_fields, "FULLBAY_DATE_FIELDS").items()
-    }
-    names = [part for part in (p.strip() for p in chosen.split(",")) if part]
-    picked = [_lookup(n, "FULLBAY_ENDPOINTS") for n in names] if names and names != ["all"] else ENDPOINTS.values()
+    (``customer_payments=paymentDate,...``), from the arguments or else from ``env``.
+
+    A pure parser: the code location reads the environment once, in
+    ``defs.settings.load_settings``, which calls this. Raises ``ValueError`` naming the
+    setting: an unknown name, a pair without ``=``, or a value that names no endpoint."""
+    env = {} if env is None else env
+    chosen = env.get(ENDPOINTS_SETTING) if chosen is None else chosen
+    date_fields = env.get(DATE_FIELDS_SETTING, "") if date_fields is None else date_fields
+    confirmed: dict[str, str] = {}
+    for name, field in _pairs(date_fields, DATE_FIELDS_SETTING).items():
+        endpoint = _lookup(name, DATE_FIELDS_SETTING)
+        if endpoint is INVOICES:
+            raise ValueError(f"{DATE_FIELDS_SETTING}: invoices are always placed by invoiceDate; remove {name!r}")
+        confirmed[endpoint.name] = field
+    names = [part for part in (p.strip() for p in (chosen or "").split(",")) if part]
+    if chosen is not None and chosen.strip() and not names:
+        raise ValueError(f"{ENDPOINTS_SETTING} {chosen!r} names no endpoint; known: {', '.join(ENDPOINTS)} (or all)")
+    if names == ["all"] or not names:
+        picked: list[Endpoint] = list(ENDPOINTS.values())
+    else:
+        picked = [_lookup(n, ENDPOINTS_SETTING) for n in names]
     out: list[Endpoint] = []
     for endpoint in picked:
-        if endpoint in out:
+        if any(e.name == endpoint.name for e in out):
             continue
-        field = confirmed.get(endpoint.name)
-        out.append(replace(endpoint, date_field=field) if field else endpoint)
+        date_field = confirmed.get(endpoint.name)
+        out.append(replace(endpoint, date_field=date_field) if date_field else endpoint)
     return out
 
 

@@ -1,4 +1,4 @@
-"""What each table holds for one partition day: the figures shown on that day's page."""
+"""What each invoice table holds for one partition day: the figures shown on that day's page."""
 
 from __future__ import annotations
 
@@ -38,8 +38,12 @@ def day_row_counts(engine: Engine, day: date) -> dict[str, int]:
         quarantine.name: select(func.count()).where(
             quarantine.c.partition_key == key, quarantine.c.endpoint == "invoices"
         ),
-        ingestion_metadata.name: select(func.count()).where(ingestion_metadata.c.partition_key == key),
-        field_issues.name: select(func.count()).where(field_issues.c.invoice_date == day),
+        ingestion_metadata.name: select(func.count()).where(
+            ingestion_metadata.c.partition_key == key, ingestion_metadata.c.endpoint == "invoices"
+        ),
+        field_issues.name: select(func.count()).where(  # the other endpoints' paths are "<endpoint>:<path>"
+            field_issues.c.invoice_date == day, ~field_issues.c.field_path.contains(":")
+        ),
         # not per day: one row per field path the API has sent, whichever day it came on
         schema_fields.name: select(func.count()).select_from(schema_fields),
     }

@@ -31,7 +31,8 @@ def field_issue_summary(engine: Engine, first: date, last: date, top: int = 10) 
                 field_issues.c.observed_value,
                 field_issues.c.fullbay_id,
             )
-            .where(field_issues.c.invoice_date.between(first, last))
+            # invoices' issues: the other endpoints' paths are named "<endpoint>:<path>"
+            .where(field_issues.c.invoice_date.between(first, last), ~field_issues.c.field_path.contains(":"))
             .order_by(field_issues.c.fullbay_id, field_issues.c.field_path)
         ).all()
     by_path: dict[str, dict[str, Any]] = {}
@@ -68,23 +69,27 @@ class QuarantineShare:
     api_records: int
     quarantined: int
     run_id: str  # the Dagster run whose counts these are
+    duplicated: int = 0  # records whose key the same answer had already sent
 
     @property
     def share(self) -> float:
         return self.quarantined / self.api_records if self.api_records else 0.0
 
 
-def quarantine_share(engine: Engine, day: date) -> QuarantineShare | None:
-    """The day's invoices as the latest run that fetched it counted them: how many the
-    API returned and how many were quarantined (None if no run has fetched the day)."""
+def quarantine_share(engine: Engine, day: date, endpoint: str = "invoices") -> QuarantineShare | None:
+    """The day's records of ``endpoint`` as the latest run that fetched it counted them:
+    how many the API returned, how many were quarantined and how many repeated a key
+    (None if no run has fetched the day)."""
     with engine.connect() as connection:
         row = connection.execute(
             select(
                 ingestion_metadata.c.api_record_count,
                 ingestion_metadata.c.records_quarantined,
+                ingestion_metadata.c.records_duplicated,
                 ingestion_metadata.c.dagster_run_id,
             )
             .where(
+                ingestion_metadata.c.endpoint == endpoint,
                 ingestion_metadata.c.partition_key == day.isoformat(),
                 ingestion_metadata.c.api_record_count.is_not(None),
             )
@@ -94,7 +99,11 @@ def quarantine_share(engine: Engine, day: date) -> QuarantineShare | None:
     if row is None:
         return None
     return QuarantineShare(
-        day.isoformat(), int(row.api_record_count or 0), int(row.records_quarantined or 0), row.dagster_run_id or ""
+        day.isoformat(),
+        int(row.api_record_count or 0),
+        int(row.records_quarantined or 0),
+        row.dagster_run_id or "",
+        int(row.records_duplicated or 0),
     )
 
 

@@ -1,6 +1,8 @@
 """The run log: every write to ``ingestion_metadata`` goes through :class:`RunLog`.
 
-One row per (run, partition day). Each write is its own short transaction so a
+One row per (run, endpoint, partition day): invoices' rows keep the identity they
+always had (``<run id>:<day>``, ``endpoint`` 'invoices'); the other endpoints'
+rows are ``<run id>:<endpoint>:<day>``. Each write is its own short transaction so a
 failed load still leaves its row, with the error, behind. A row only moves
 forward: ``running`` -> ``success`` or ``failed``; a step retry never turns a
 finished row back to ``running``.
@@ -8,7 +10,7 @@ finished row back to ``running``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
@@ -23,21 +25,27 @@ ABANDONED = "run ended without finishing"
 MAX_ERROR_CHARS = 4000
 
 
-def execution_id(run_id: str, day: date) -> str:
-    return f"{run_id}:{day.isoformat()}"
+INVOICES = "invoices"
+
+
+def execution_id(run_id: str, day: date, endpoint: str = INVOICES) -> str:
+    if endpoint == INVOICES:
+        return f"{run_id}:{day.isoformat()}"
+    return f"{run_id}:{endpoint}:{day.isoformat()}"
 
 
 @dataclass(frozen=True)
 class RunLog:
-    """The ``ingestion_metadata`` rows of one Dagster run."""
+    """The ``ingestion_metadata`` rows of one Dagster run for one endpoint."""
 
     engine: Engine
     run_id: str
+    endpoint: str = INVOICES
 
     def start(self, days: Iterable[date], api_endpoint: str) -> None:
         """Open a ``running`` row per day; rows a previous attempt of this run opened are left as they are."""
         now = datetime.now(UTC)
-        wanted = {execution_id(self.run_id, day): day for day in days}
+        wanted = {execution_id(self.run_id, day, self.endpoint): day for day in days}
         with self.engine.begin() as connection:
             present = set(
                 connection.execute(
@@ -54,6 +62,7 @@ class RunLog:
                     "status": RUNNING,
                     "error_message": None,
                     "api_endpoint": api_endpoint,
+                    "endpoint": self.endpoint,
                 }
                 for key, day in wanted.items()
                 if key not in present
@@ -81,14 +90,22 @@ class RunLog:
             days, {"status": FAILED, "end_time": datetime.now(UTC), "error_message": error[:MAX_ERROR_CHARS]}, True
         )
 
-    def fail_run(self, days: list[date], error: str, api_endpoint: str) -> None:
+    def fail_run(self, days: list[date], error: str, api_endpoints: Mapping[str, str]) -> None:
         """For a run that failed outside the assets' own handling (killed, timed out, failed
-        before its first step): make sure each day has a row, and fail those still running."""
-        self.start(days, api_endpoint)
-        self.fail(days, error)
+        before its first step): make sure each day of each endpoint the run loads
+        (name -> the URL it calls) has a row, and fail every row of the run still running."""
+        for endpoint, api_endpoint in api_endpoints.items():
+            RunLog(self.engine, self.run_id, endpoint).start(days, api_endpoint)
+        with self.engine.begin() as connection:
+            connection.execute(
+                update(ingestion_metadata)
+                .where(ingestion_metadata.c.dagster_run_id == self.run_id, ingestion_metadata.c.status == RUNNING)
+                .values(status=FAILED, end_time=datetime.now(UTC), error_message=error[:MAX_ERROR_CHARS])
+            )
 
     def close_abandoned(self, days: Iterable[date], is_alive: Callable[[str], bool]) -> list[str]:
-        """Fail the ``running`` rows other runs left for these days when those runs are gone."""
+        """Fail the ``running`` rows other runs left for these days when those runs are gone
+        (every endpoint's rows: a dead run finishes none of them)."""
         keys = [day.isoformat() for day in days]
         with self.engine.connect() as connection:
             others = set(
@@ -117,14 +134,17 @@ class RunLog:
         with self.engine.connect() as connection:
             result = connection.execute(
                 select(ingestion_metadata)
-                .where(ingestion_metadata.c.dagster_run_id == self.run_id)
+                .where(
+                    ingestion_metadata.c.dagster_run_id == self.run_id,
+                    ingestion_metadata.c.endpoint == self.endpoint,
+                )
                 .order_by(ingestion_metadata.c.partition_key)
             )
             return [dict(row._mapping) for row in result]
 
     def _update(self, days: Iterable[date], values: dict[str, Any], only_running: bool) -> None:
         conditions: list[ColumnElement[bool]] = [
-            ingestion_metadata.c.execution_id.in_([execution_id(self.run_id, day) for day in days])
+            ingestion_metadata.c.execution_id.in_([execution_id(self.run_id, day, self.endpoint) for day in days])
         ]
         if only_running:
             conditions.append(ingestion_metadata.c.status == RUNNING)

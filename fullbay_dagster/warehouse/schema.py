@@ -134,7 +134,13 @@ ingestion_metadata = Table(
     "ingestion_metadata",
     metadata,
     Column("id", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True),
-    Column("execution_id", String(200), nullable=False, unique=True, comment="<run id>:<partition>"),
+    Column(
+        "execution_id",
+        String(200),
+        nullable=False,
+        unique=True,
+        comment="<run id>:<partition> for invoices, <run id>:<endpoint>:<partition> for the other endpoints",
+    ),
     Column("partition_key", String(20), nullable=False),
     Column("dagster_run_id", String(64)),
     Column("start_time", Timestamp(), nullable=False),
@@ -157,7 +163,23 @@ ingestion_metadata = Table(
     ),
     Column("error_message", Text),
     Column("api_endpoint", String(200)),
+    Column(
+        "endpoint",
+        String(40),
+        nullable=False,
+        server_default="invoices",
+        comment="which endpoint's load the row describes, e.g. invoices or customer_payments",
+    ),
+    Column(
+        "records_duplicated",
+        Integer,
+        nullable=False,
+        default=0,
+        server_default="0",
+        comment="records of the day's answer whose key the answer had already sent",
+    ),
     Index("ix_ingestion_metadata_partition", "partition_key", "start_time"),
+    Index("ix_ingestion_metadata_endpoint_partition", "endpoint", "partition_key", "start_time"),
 )
 
 quarantine = Table(

@@ -109,8 +109,9 @@ def test_nothing_is_published_outside_deployed_environments(aws: str, pg_url: st
 
 
 def test_a_failed_run_is_alerted_and_recorded(deployed: dict[str, str], engine: Engine) -> None:
-    """A run that died without its steps recording anything (killed, timed out)."""
-    defs = load_definitions()
+    """A run that died without its steps recording anything (killed, timed out): every
+    endpoint it loads gets its failed rows."""
+    defs = load_definitions({"FULLBAY_ENDPOINTS": "invoices,customer_payments"})
     instance = DagsterInstance.ephemeral()
     job = defs.resolve_job_def(JOB_NAME)
     run = instance.create_run_for_job(job, tags=range_tags("2025-03-11", "2025-03-12"))
@@ -134,9 +135,18 @@ def test_a_failed_run_is_alerted_and_recorded(deployed: dict[str, str], engine: 
     assert TEST_KEY not in json.dumps(alert)
     with engine.connect() as connection:
         rows = connection.execute(
-            select(ingestion_metadata.c.partition_key, ingestion_metadata.c.status, ingestion_metadata.c.error_message)
+            select(
+                ingestion_metadata.c.endpoint,
+                ingestion_metadata.c.partition_key,
+                ingestion_metadata.c.status,
+                ingestion_metadata.c.error_message,
+            )
         ).all()
-    assert sorted((r.partition_key, r.status) for r in rows) == [("2025-03-11", "failed"), ("2025-03-12", "failed")]
+    assert sorted((r.endpoint, r.partition_key, r.status) for r in rows) == [
+        (endpoint, day, "failed")
+        for endpoint in ("customer_payments", "invoices")
+        for day in ("2025-03-11", "2025-03-12")
+    ]
     assert all("timed out" in r.error_message for r in rows)
 
 

@@ -15,7 +15,7 @@ from fullbay_dagster.fullbay.endpoints import GENERIC_ENDPOINTS
 from fullbay_dagster.fullbay.simulator import Simulator
 from fullbay_dagster.warehouse.endpoint_loader import count_live_records
 from fullbay_dagster.warehouse.engine import make_engine
-from fullbay_dagster.warehouse.schema import endpoint_tables, receivables
+from fullbay_dagster.warehouse.schema import endpoint_tables, ingestion_metadata, receivables, work_orders
 from fullbay_dagster_tests.conftest import TEST_KEY
 from fullbay_dagster_tests.defs_loader import load_definitions
 
@@ -61,9 +61,37 @@ def test_all_endpoints_load_with_checks_and_receivables(engine: Engine) -> None:
         with engine.connect() as connection:
             live = connection.execute(select(func.count()).where(typed.c.deleted_at.is_(None))).scalar_one()
         assert raw == live > 0, endpoint.name
-    checks = [c for c in result.get_asset_check_evaluations() if c.check_name in ("rows_match_api_count",)]
-    assert {c.asset_key.to_user_string() for c in checks} >= {e.name for e in GENERIC_ENDPOINTS}
-    assert all(c.passed for c in checks)
+    # every endpoint's checks, one result per day each, all passing
+    checks = {
+        (c.asset_key.to_user_string(), c.check_name, c.partition): c.passed
+        for c in result.get_asset_check_evaluations()
+        if c.asset_key.to_user_string() in {e.name for e in GENERIC_ENDPOINTS}
+    }
+    names = ("keys_unique", "rows_match_api_count", "no_quarantined_records")
+    days = (FIRST.isoformat(), LAST.isoformat())
+    assert set(checks) == {(e.name, n, d) for e in GENERIC_ENDPOINTS for n in names for d in days}
+    assert all(checks.values())
+    # the run log: one finished row per endpoint and day, invoices' rows as they always were
+    with engine.connect() as connection:
+        logged = connection.execute(select(ingestion_metadata)).mappings().all()
+    assert {(r["endpoint"], r["partition_key"], r["status"]) for r in logged} == {
+        (name, day, "success") for name in ("invoices", *(e.name for e in GENERIC_ENDPOINTS)) for day in days
+    }
+    assert len(logged) == 7 * 2
+    for row in logged:
+        if row["endpoint"] == "invoices":
+            assert row["execution_id"] == f"{result.run_id}:{row['partition_key']}"
+            continue
+        assert row["execution_id"] == f"{result.run_id}:{row['endpoint']}:{row['partition_key']}"
+        assert row["api_endpoint"].endswith(next(e.php for e in GENERIC_ENDPOINTS if e.name == row["endpoint"]))
+        typed = endpoint_tables[row["endpoint"]]
+        day = date.fromisoformat(row["partition_key"])
+        with engine.connect() as connection:
+            live = connection.execute(
+                select(func.count()).where(typed.c.record_date == day, typed.c.deleted_at.is_(None))
+            ).scalar_one()
+        assert row["api_record_count"] - row["records_quarantined"] == live > 0
+        assert row["records_inserted"] == live and row["end_time"] is not None and row["error_message"] is None
     events = [e for e in result.get_asset_materialization_events() if e.asset_key.to_user_string() == "receivables"]
     assert {e.partition for e in events} == {FIRST.isoformat(), LAST.isoformat()}
     aging = {e.partition: e.materialization.metadata["aging"].value for e in events}
@@ -89,3 +117,25 @@ def test_endpoints_can_be_turned_off_and_a_refused_one_fails_alone(engine: Engin
     bills, credits = (e for e in GENERIC_ENDPOINTS if e.name in ("vendor_bills", "vendor_credits"))
     assert count_live_records(engine, credits, FIRST, LAST) > 0
     assert count_live_records(engine, bills, FIRST, LAST) == 0
+    with engine.connect() as connection:
+        logged = connection.execute(
+            select(ingestion_metadata.c.endpoint, ingestion_metadata.c.status, ingestion_metadata.c.error_message)
+        ).all()
+    by_endpoint = {(r.endpoint, r.status) for r in logged}
+    assert by_endpoint == {("invoices", "success"), ("vendor_credits", "success"), ("vendor_bills", "failed")}
+    refused = [r.error_message for r in logged if r.endpoint == "vendor_bills"]
+    assert len(refused) == 2 and all("getVendorBills.php was refused" in m for m in refused)
+    assert not any(TEST_KEY in (r.error_message or "") for r in logged)
+
+
+def test_customer_payments_alone_without_invoices(engine: Engine) -> None:
+    result = _run("customer_payments")
+    assert result.success
+    steps = {e.step_key for e in result.all_events if e.is_step_success}
+    assert steps == {"raw_customer_payments", "normalise_customer_payments", "customer_payments_checks"}
+    typed = endpoint_tables["customer_payments"]
+    with engine.connect() as connection:
+        assert connection.execute(select(func.count()).select_from(typed)).scalar_one() > 0
+        assert connection.execute(select(func.count()).select_from(work_orders)).scalar_one() == 0
+        logged = connection.execute(select(ingestion_metadata.c.endpoint, ingestion_metadata.c.status)).all()
+    assert sorted(logged) == [("customer_payments", "success")] * 2

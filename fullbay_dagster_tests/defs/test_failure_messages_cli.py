@@ -12,6 +12,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
+from fullbay_dagster.fullbay.endpoints import ENDPOINTS
 from fullbay_dagster.warehouse.engine import make_engine
 from fullbay_dagster.warehouse.schema import ingestion_metadata
 from fullbay_dagster_tests.conftest import TEST_KEY
@@ -53,9 +54,11 @@ def test_an_unreachable_api_base_url_fails_the_run_once_naming_the_variable(tmp_
     assert "RetryRequested" not in output and "asking Dagster to retry" not in output  # failed at once
     engine = make_engine(pg_url)
     with engine.connect() as connection:
-        [row] = connection.execute(select(ingestion_metadata)).all()
+        rows = connection.execute(select(ingestion_metadata)).all()
     engine.dispose()
-    assert row.status == "failed" and "FULLBAY_API_BASE_URL" in row.error_message
+    # every endpoint (FULLBAY_ENDPOINTS unset: all seven) failed its day with the cause
+    assert sorted(row.endpoint for row in rows) == sorted(ENDPOINTS)
+    assert all(row.status == "failed" and "FULLBAY_API_BASE_URL" in row.error_message for row in rows)
     assert TEST_KEY not in output + everything_stored(tmp_path)
 
 

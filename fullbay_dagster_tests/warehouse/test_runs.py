@@ -82,7 +82,42 @@ def test_a_rerun_closes_rows_of_runs_that_are_gone(pg_engine: Engine) -> None:
 
 def test_a_run_that_failed_before_its_first_step_gets_rows(pg_engine: Engine) -> None:
     log = RunLog(pg_engine, "early")
-    log.fail_run(DAYS[:2], "DagsterExecutionInterruptedError", "getInvoices.php")
+    log.fail_run(DAYS[:2], "DagsterExecutionInterruptedError", {"invoices": "getInvoices.php"})
     assert [(r["status"], r["error_message"]) for r in log.rows()] == [
         ("failed", "DagsterExecutionInterruptedError")
     ] * 2
+
+
+def test_each_endpoint_has_its_own_rows_and_invoices_keep_their_identity(pg_engine: Engine) -> None:
+    invoices, payments = RunLog(pg_engine, "run-e"), RunLog(pg_engine, "run-e", "customer_payments")
+    invoices.start([DAY], "getInvoices.php")
+    payments.start([DAY], "getCustomerPayments.php")
+    payments.record(DAY, api_record_count=7, records_duplicated=1)
+    payments.fail([DAY], "boom")
+
+    [invoice_row], [payment_row] = invoices.rows(), payments.rows()
+    assert (invoice_row["execution_id"], invoice_row["endpoint"]) == (f"run-e:{DAY}", "invoices")
+    assert (payment_row["execution_id"], payment_row["endpoint"]) == (
+        f"run-e:customer_payments:{DAY}",
+        "customer_payments",
+    )
+    assert (payment_row["status"], payment_row["api_record_count"], payment_row["records_duplicated"]) == (
+        "failed",
+        7,
+        1,
+    )
+    assert invoice_row["status"] == "running", "an endpoint's failure leaves the other endpoints' rows alone"
+
+
+def test_killed_run_cleanup_covers_every_endpoint(pg_engine: Engine) -> None:
+    RunLog(pg_engine, "dead", "vendor_bills").start([DAY], "getVendorBills.php")
+    assert RunLog(pg_engine, "rerun", "adjustments").close_abandoned([DAY], is_alive=lambda run_id: False) == ["dead"]
+    [closed] = RunLog(pg_engine, "dead", "vendor_bills").rows()
+    assert (closed["status"], closed["error_message"]) == ("failed", ABANDONED)
+
+    timed_out = RunLog(pg_engine, "timed-out")
+    RunLog(pg_engine, "timed-out", "customer_payments").start([DAY], "getCustomerPayments.php")
+    timed_out.fail_run([DAY], "Run timed out", {"invoices": "getInvoices.php", "counter_sales": "getCounterSales.php"})
+    for endpoint in ("invoices", "customer_payments", "counter_sales"):
+        [row] = RunLog(pg_engine, "timed-out", endpoint).rows()
+        assert (row["status"], row["error_message"]) == ("failed", "Run timed out"), endpoint
