@@ -35,7 +35,7 @@ from dagster import (
 
 from fullbay_dagster.defs.partitions import daily_partitions, partition_days, single_run, span
 from fullbay_dagster.defs.resources import AlertsResource, FullbayAPIResource, WarehouseResource
-from fullbay_dagster.defs.runs import RunGuard, run_is_alive
+from fullbay_dagster.defs.runs import RunGuard, closes_run_log, run_is_alive
 from fullbay_dagster.defs.settings import ClientTuning
 from fullbay_dagster.defs.tables import GROUP, OWNERS, TABLES, TAGS, table_spec_kwargs
 from fullbay_dagster.fullbay.client import INVOICES_ENDPOINT, FullbayClient
@@ -130,6 +130,8 @@ def raw_work_orders(
             alerts.put_metrics(
                 {"ApiRequests": client.stats.requests, "FailedRequests": client.stats.retries}, Partition=span(days)
             )
+    if closes_run_log(context, ["work_orders", "ingestion_metadata"]):
+        run_log.finish(days)
     stats = client.stats
     context.log.info(
         f"raw_work_orders {span(days)}: {stats.records} invoices in {stats.pages} pages, "
@@ -183,6 +185,8 @@ def normalise_work_orders(context: AssetExecutionContext, warehouse: WarehouseRe
             run_log.add_quarantined(day, counts.quarantined)
             _attach_day_figures(context, engine, day, counts)
             context.log.info(f"{day}: {counts.summary()}")
+    if closes_run_log(context, ["ingestion_metadata"]):
+        run_log.finish(days)
     run_metadata: dict[str, Any] = {
         "run_span": span(days),
         "run_duration_seconds": round(time.monotonic() - started, 3),

@@ -48,7 +48,7 @@ from fullbay_dagster.defs.checks import endpoint_checks, fullbay_checks
 from fullbay_dagster.defs.environment import SETTINGS
 from fullbay_dagster.defs.partitions import daily_partitions, partition_days, single_run, span
 from fullbay_dagster.defs.resources import FullbayAPIResource, WarehouseResource
-from fullbay_dagster.defs.runs import RunGuard, run_is_alive
+from fullbay_dagster.defs.runs import RunGuard, closes_run_log, run_is_alive
 from fullbay_dagster.defs.settings import ClientTuning
 from fullbay_dagster.defs.tables import GROUP, OWNERS, TABLES, backend_kind
 from fullbay_dagster.fullbay.endpoints import GENERIC_ENDPOINTS, INVOICES, Endpoint
@@ -142,6 +142,8 @@ def _raw_asset(endpoint: Endpoint) -> AssetsDefinition:
                         partition_key=day.isoformat(),
                     )
                     context.log.info(f"{endpoint.name} {day}: {counts.summary()}")
+        if closes_run_log(context, [endpoint.name]):
+            run_log.finish(days)
         return MaterializeResult(metadata={"run_span": span(days), "run_api_requests": client.stats.requests})
 
     return raw

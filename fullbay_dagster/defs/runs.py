@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from dagster import AssetExecutionContext, DagsterInstance, DagsterRunStatus
+from dagster import AssetExecutionContext, AssetKey, DagsterInstance, DagsterRunStatus
 
 ENDED = {DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED, DagsterRunStatus.CANCELING, DagsterRunStatus.SUCCESS}
+
+
+def closes_run_log(context: AssetExecutionContext, later: Iterable[str]) -> bool:
+    """Whether this step is the last to write the run log in its run: none of the
+    ``later`` assets is in it. A user may materialize a raw asset alone (the UI's
+    "Materialize" on it); its days must not stay ``running`` until another run
+    closes them as abandoned."""
+    in_run = context.job_def.asset_layer.selected_asset_keys
+    return not any(AssetKey(name) in in_run for name in later)
 
 
 class RunGoneError(RuntimeError):

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from datetime import date
 
 import pytest
-from dagster import DagsterInstance, ExecuteInProcessResult
+from dagster import AssetKey, DagsterInstance, ExecuteInProcessResult
 from sqlalchemy import Engine, func, select
 
 from fullbay_dagster.defs.partitions import range_tags
@@ -139,3 +139,11 @@ def test_customer_payments_alone_without_invoices(engine: Engine) -> None:
         assert connection.execute(select(func.count()).select_from(work_orders)).scalar_one() == 0
         logged = connection.execute(select(ingestion_metadata.c.endpoint, ingestion_metadata.c.status)).all()
     assert sorted(logged) == [("customer_payments", "success")] * 2
+
+
+def test_an_endpoints_raw_asset_alone_closes_its_run_log_rows(engine: Engine) -> None:
+    result = _run("customer_payments", asset_selection=[AssetKey("raw_customer_payments")])
+    assert result.success
+    with engine.connect() as connection:
+        logged = connection.execute(select(ingestion_metadata.c.status, ingestion_metadata.c.end_time)).all()
+    assert len(logged) == 2 and all(status == "success" and end is not None for status, end in logged)

@@ -27,6 +27,7 @@ from fullbay_dagster_tests.conftest import TEST_KEY
 from fullbay_dagster_tests.defs_loader import load_definitions
 
 DAY = date(2025, 3, 12)
+NORMALISED = ["work_orders", "work_order_lines", "quarantine", "field_issues", "schema_fields"]  # one step
 Run = Callable[..., ExecuteInProcessResult]
 
 
@@ -401,3 +402,24 @@ def test_a_day_of_wandering_types_loads_every_invoice(run: Run, engine: Engine, 
     with engine.connect() as connection:
         recorded = connection.execute(select(ingestion_metadata.c.field_issues)).scalar_one()
     assert meta["field_issues"] == recorded == checks["no_field_issues"].metadata["field_issues"].value > 0
+
+
+@pytest.mark.parametrize(
+    "selection",
+    [["raw_work_orders"], ["raw_work_orders", *NORMALISED]],
+    ids=["raw alone", "raw and normalise"],
+)
+def test_a_run_of_part_of_the_chain_closes_its_run_log_rows(
+    run: Run, engine: Engine, selection: list[str], simulator: Simulator
+) -> None:
+    # The UI's "Materialize" on the raw asset runs it alone: its day must not stay
+    # "running" until a later run closes it as abandoned.
+    result = run(DAY, asset_selection=[AssetKey(name) for name in selection])
+    assert result.success
+    with engine.connect() as connection:
+        rows = connection.execute(
+            select(ingestion_metadata.c.status, ingestion_metadata.c.api_record_count, ingestion_metadata.c.end_time)
+        ).all()
+    [(status, api_records, end_time)] = rows
+    assert status == "success" and end_time is not None
+    assert api_records == simulator.config.invoices_per_day
