@@ -1,5 +1,6 @@
-"""CI's smoke run of the real CLI: `dagster asset materialize` for one fixed day,
-with the simulator as a separate process and a throwaway PostgreSQL database."""
+"""CI's smoke run of the real CLI: `dagster asset materialize --select '*'` over two
+fixed days, every endpoint, with the simulator as a separate process and a
+throwaway PostgreSQL database; then every endpoint's rows and run-log rows."""
 
 from __future__ import annotations
 
@@ -14,9 +15,10 @@ import uuid
 import requests
 from sqlalchemy import create_engine, text
 
+from fullbay_dagster.fullbay.endpoints import GENERIC_ENDPOINTS
 from fullbay_dagster.warehouse.engine import normalise_url
 
-DAY = "2025-03-12"
+FIRST, DAY = "2025-03-11", "2025-03-12"
 PER_DAY = 25
 KEY = "ci-key-5d1e7c34-9b0a-4f62-8e13-2a4b6c8d0e1f"
 
@@ -70,7 +72,10 @@ def main() -> int:
                 "FULLBAY_PUBLIC_IP": "127.0.0.1",
                 "FULLBAY_START_DATE": "2025-01-01",
             }
-            command = ["dagster", "asset", "materialize", "-m", "fullbay_dagster", "--select", "*", "--partition", DAY]
+            command = [
+                *("dagster", "asset", "materialize", "-m", "fullbay_dagster", "--select", "*"),
+                *("--partition-range", f"{FIRST}...{DAY}"),
+            ]
             print("$", " ".join(command), flush=True)
             subprocess.run(
                 [os.path.join(os.path.dirname(sys.executable), command[0]), *command[1:]], env=env, check=True
@@ -82,13 +87,31 @@ def main() -> int:
                 {"d": DAY},
             ).scalar_one()
             lines = connection.execute(text("SELECT COUNT(*) FROM fullbay_work_order_lines")).scalar_one()
-            status = connection.execute(
-                text("SELECT status FROM ingestion_metadata WHERE partition_key = :d"), {"d": DAY}
-            ).scalar_one()
+            logged = connection.execute(
+                text("SELECT endpoint, partition_key, status FROM ingestion_metadata ORDER BY 1, 2")
+            ).all()
+            typed = {
+                e.name: connection.execute(
+                    text(f"SELECT COUNT(*) FROM {e.table} WHERE deleted_at IS NULL")
+                ).scalar_one()
+                for e in GENERIC_ENDPOINTS
+            }
+            aging = connection.execute(text("SELECT COUNT(*) FROM fullbay_receivables")).scalar_one()
         engine.dispose()
-        print(f"{DAY}: {orders} work orders, {lines} lines, ingestion status {status}")
-        if orders != PER_DAY or lines == 0 or status != "success":
-            print(f"expected {PER_DAY} work orders with lines and status success", file=sys.stderr)
+        print(f"{DAY}: {orders} work orders, {lines} lines; other endpoints' rows {typed}; receivables rows {aging}")
+        names = ["invoices", *(e.name for e in GENERIC_ENDPOINTS)]
+        expected = sorted((name, day, "success") for name in names for day in (FIRST, DAY))
+        problems = []
+        if orders != PER_DAY or lines == 0:
+            problems.append(f"expected {PER_DAY} work orders on {DAY} with lines")
+        if sorted(tuple(row) for row in logged) != expected:
+            problems.append(f"expected a success run-log row per endpoint and day, found {logged}")
+        problems += [f"no rows in {name}'s table" for name, rows in typed.items() if not rows]
+        if not aging:
+            problems.append("no receivables rows")
+        for problem in problems:
+            print(problem, file=sys.stderr)
+        if problems:
             return 1
         return 0
     finally:
