@@ -56,6 +56,7 @@ from fullbay_dagster.fullbay.errors import FullbayAuthError, FullbayError, Fullb
 from fullbay_dagster.fullbay.spool import SpoolResult, fetch_windows
 from fullbay_dagster.warehouse import receivables as aging
 from fullbay_dagster.warehouse.endpoint_loader import build_endpoint_day, count_live_records, load_endpoint_raw_day
+from fullbay_dagster.warehouse.figures import endpoint_day_rows
 from fullbay_dagster.warehouse.runs import RunLog
 from fullbay_dagster.warehouse.schema import endpoint_line_tables, endpoint_tables
 
@@ -228,9 +229,10 @@ def _normalised_asset(endpoint: Endpoint, raw: AssetsDefinition) -> AssetsDefini
                 )
                 run_log.add_quarantined(day, counts.quarantined)
                 run_log.finish([day])  # the endpoint's last step: its day is done
+                rows = endpoint_day_rows(engine, endpoint.name, day)
                 context.add_asset_metadata(
                     {
-                        "dagster/row_count": counts.processed,
+                        "dagster/row_count": rows[typed.name],
                         "inserted": counts.inserted,
                         "updated": counts.updated,
                         "unchanged": counts.unchanged,
@@ -242,7 +244,7 @@ def _normalised_asset(endpoint: Endpoint, raw: AssetsDefinition) -> AssetsDefini
                 )
                 if lines is not None:
                     context.add_asset_metadata(
-                        {"dagster/row_count": counts.lines},
+                        {"dagster/row_count": rows[lines.name]},
                         asset_key=AssetKey(f"{endpoint.name}_lines"),
                         partition_key=day.isoformat(),
                     )

@@ -1,4 +1,4 @@
-"""What each invoice table holds for one partition day: the figures shown on that day's page."""
+"""What each table holds for one partition day: the figures shown on that day's page."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ from typing import Any
 from sqlalchemy import Engine, func, select
 
 from fullbay_dagster.warehouse.schema import (
+    endpoint_line_tables,
+    endpoint_tables,
     field_issues,
     ingestion_metadata,
     quarantine,
@@ -47,6 +49,21 @@ def day_row_counts(engine: Engine, day: date) -> dict[str, int]:
         # not per day: one row per field path the API has sent, whichever day it came on
         schema_fields.name: select(func.count()).select_from(schema_fields),
     }
+    with engine.connect() as connection:
+        return {name: int(connection.execute(query).scalar_one()) for name, query in queries.items()}
+
+
+def endpoint_day_rows(engine: Engine, endpoint: str, day: date) -> dict[str, int]:
+    """Live rows of the day in an endpoint's typed table and its line table (lines of
+    live records), by table name: what the day holds, whatever this run rewrote."""
+    typed = endpoint_tables[endpoint]
+    live = (typed.c.record_date == day, typed.c.deleted_at.is_(None))
+    queries = {typed.name: select(func.count()).where(*live)}
+    lines = endpoint_line_tables.get(endpoint)
+    if lines is not None:
+        queries[lines.name] = (
+            select(func.count()).select_from(lines.join(typed, typed.c.fullbay_id == lines.c.fullbay_id)).where(*live)
+        )
     with engine.connect() as connection:
         return {name: int(connection.execute(query).scalar_one()) for name, query in queries.items()}
 
