@@ -128,7 +128,9 @@ def raw_work_orders(
                     context.log.info(f"{day}: {counts.summary()}")
         finally:
             alerts.put_metrics(
-                {"ApiRequests": client.stats.requests, "FailedRequests": client.stats.retries}, Partition=span(days)
+                {"ApiRequests": client.stats.requests, "FailedRequests": client.stats.retries},
+                Endpoint="invoices",
+                Partition=span(days),
             )
     if closes_run_log(context, ["work_orders", "ingestion_metadata"]):
         run_log.finish(days)
@@ -273,16 +275,7 @@ def ingestion_metadata(
     records = []
     for row in rows:
         duration = (row["end_time"] - row["start_time"]).total_seconds() if row["end_time"] else None
-        alerts.put_metrics(
-            {
-                "RecordsProcessed": row["records_processed"],
-                "RecordsInserted": row["records_inserted"],
-                "RecordsUpdated": row["records_updated"],
-                "RecordsDeleted": row["records_deleted"],
-                "DurationSeconds": duration or 0.0,
-            },
-            Partition=row["partition_key"],
-        )
+        alerts.put_day_metrics(row, "invoices")
         record = {name: row.get(name) for name in RUN_LOG_COLUMNS if name != "duration_seconds"}
         records.append({**record, "duration_seconds": round(duration, 3) if duration is not None else None})
         context.add_asset_metadata(

@@ -47,7 +47,7 @@ from fullbay_dagster.defs.assets import (
 from fullbay_dagster.defs.checks import endpoint_checks, fullbay_checks
 from fullbay_dagster.defs.environment import SETTINGS
 from fullbay_dagster.defs.partitions import daily_partitions, partition_days, single_run, span
-from fullbay_dagster.defs.resources import FullbayAPIResource, WarehouseResource
+from fullbay_dagster.defs.resources import AlertsResource, FullbayAPIResource, WarehouseResource
 from fullbay_dagster.defs.runs import RunGuard, closes_run_log, run_is_alive
 from fullbay_dagster.defs.settings import ClientTuning
 from fullbay_dagster.defs.tables import GROUP, OWNERS, TABLES, backend_kind
@@ -105,7 +105,11 @@ def _raw_asset(endpoint: Endpoint) -> AssetsDefinition:
         **_PARTITIONED,
     )
     def raw(
-        context: AssetExecutionContext, config: ClientTuning, fullbay: FullbayAPIResource, warehouse: WarehouseResource
+        context: AssetExecutionContext,
+        config: ClientTuning,
+        fullbay: FullbayAPIResource,
+        warehouse: WarehouseResource,
+        alerts: AlertsResource,
     ) -> MaterializeResult:
         days = partition_days(context)
         engine = warehouse.get_engine()
@@ -117,37 +121,51 @@ def _raw_asset(endpoint: Endpoint) -> AssetsDefinition:
         guard = RunGuard.for_context(context)
         with recorded_failure(context, run_log, days):
             client = fullbay.get_client(context.log, config)
-            with closing(client), tempfile.TemporaryDirectory() as spool_dir:
-                spool = SpoolResult(Path(spool_dir))
-                for day in _fetched(context, config, client, endpoint, days, spool):
-                    guard.check()
-                    records = spool.records(day)
-                    counts = load_endpoint_raw_day(
-                        engine, endpoint, day, records, run_id=context.run.run_id, fetched_at=spool.fetched_at
-                    )
-                    run_log.record(
-                        day,
-                        records_processed=counts.processed,
-                        api_record_count=counts.processed,
-                        records_quarantined=counts.quarantined,
-                        records_duplicated=counts.duplicates,
-                    )
-                    context.add_asset_metadata(
-                        {
-                            "dagster/row_count": count_live_records(engine, endpoint, day, day),
-                            "api_records": spool.counts.get(day, 0),
-                            "duplicates_dropped": counts.duplicates,
-                            "quarantined": counts.quarantined,
-                            "deleted": counts.deleted,
-                        },
-                        partition_key=day.isoformat(),
-                    )
-                    context.log.info(f"{endpoint.name} {day}: {counts.summary()}")
+            try:
+                with closing(client), tempfile.TemporaryDirectory() as spool_dir:
+                    spool = SpoolResult(Path(spool_dir))
+                    for day in _fetched(context, config, client, endpoint, days, spool):
+                        guard.check()
+                        records = spool.records(day)
+                        counts = load_endpoint_raw_day(
+                            engine, endpoint, day, records, run_id=context.run.run_id, fetched_at=spool.fetched_at
+                        )
+                        run_log.record(
+                            day,
+                            records_processed=counts.processed,
+                            api_record_count=counts.processed,
+                            records_quarantined=counts.quarantined,
+                            records_duplicated=counts.duplicates,
+                        )
+                        context.add_asset_metadata(
+                            {
+                                "dagster/row_count": count_live_records(engine, endpoint, day, day),
+                                "api_records": spool.counts.get(day, 0),
+                                "duplicates_dropped": counts.duplicates,
+                                "quarantined": counts.quarantined,
+                                "deleted": counts.deleted,
+                            },
+                            partition_key=day.isoformat(),
+                        )
+                        context.log.info(f"{endpoint.name} {day}: {counts.summary()}")
+            finally:
+                alerts.put_metrics(
+                    {"ApiRequests": client.stats.requests, "FailedRequests": client.stats.retries},
+                    Endpoint=endpoint.name,
+                    Partition=span(days),
+                )
         if closes_run_log(context, [endpoint.name]):
             run_log.finish(days)
+            _publish_days(alerts, run_log, endpoint)
         return MaterializeResult(metadata={"run_span": span(days), "run_api_requests": client.stats.requests})
 
     return raw
+
+
+def _publish_days(alerts: AlertsResource, run_log: RunLog, endpoint: Endpoint) -> None:
+    """CloudWatch figures of the days this run finished, as invoices publish theirs."""
+    for row in run_log.rows():
+        alerts.put_day_metrics(row, endpoint.name)
 
 
 def _fetched(
@@ -210,7 +228,9 @@ def _normalised_asset(endpoint: Endpoint, raw: AssetsDefinition) -> AssetsDefini
         )
 
     @multi_asset(name=f"normalise_{endpoint.name}", specs=specs, can_subset=False, **_PARTITIONED)
-    def normalise(context: AssetExecutionContext, warehouse: WarehouseResource) -> Iterator[Any]:
+    def normalise(
+        context: AssetExecutionContext, warehouse: WarehouseResource, alerts: AlertsResource
+    ) -> Iterator[Any]:
         days = partition_days(context)
         engine = warehouse.get_engine()
         run_log = RunLog(engine, context.run.run_id, endpoint.name)
@@ -249,6 +269,7 @@ def _normalised_asset(endpoint: Endpoint, raw: AssetsDefinition) -> AssetsDefini
                         partition_key=day.isoformat(),
                     )
                 context.log.info(f"{endpoint.name} {day}: {counts.summary()}")
+        _publish_days(alerts, run_log, endpoint)
         for spec in specs:
             yield MaterializeResult(asset_key=spec.key, metadata={"run_span": span(days)})
 

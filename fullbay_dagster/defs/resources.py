@@ -2,7 +2,7 @@
 resources of the code location built from the environment."""
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from dagster import ConfigurableResource, EnvVar, InitResourceContext
@@ -175,6 +175,21 @@ class AlertsResource(ConfigurableResource):
                 {"Environment": self.environment, **dimensions},
                 region_name=self.aws_region,
             )
+
+    def put_day_metrics(self, row: Mapping[str, Any], endpoint: str) -> None:
+        """One day's figures from its run-log row, under the same names for every endpoint."""
+        duration = (row["end_time"] - row["start_time"]).total_seconds() if row["end_time"] else 0.0
+        self.put_metrics(
+            {
+                "RecordsProcessed": row["records_processed"],
+                "RecordsInserted": row["records_inserted"],
+                "RecordsUpdated": row["records_updated"],
+                "RecordsDeleted": row["records_deleted"],
+                "DurationSeconds": duration,
+            },
+            Endpoint=endpoint,
+            Partition=row["partition_key"],
+        )
 
     def alert(self, subject: str, message: str) -> str | None:
         if not (self.enabled and self.topic_arn):

@@ -70,9 +70,11 @@ def engine(deployed: dict[str, str]) -> Iterator[Engine]:
     engine.dispose()
 
 
-def metric_dimensions(name: str) -> set[str]:
+def metric_dimensions(name: str, endpoint: str = "invoices") -> set[str]:
+    """The partitions ``name`` was published for, for one endpoint."""
     metrics = boto3.client("cloudwatch", region_name=REGION).list_metrics(Namespace=NAMESPACE, MetricName=name)
-    return {d["Value"] for m in metrics["Metrics"] for d in m["Dimensions"] if d["Name"] == "Partition"}
+    found = [{d["Name"]: d["Value"] for d in m["Dimensions"]} for m in metrics["Metrics"]]
+    return {dims["Partition"] for dims in found if dims.get("Endpoint") == endpoint}
 
 
 def alerts_received(queue_url: str) -> list[dict[str, str]]:
@@ -96,6 +98,17 @@ def test_the_scheduled_event_loads_yesterday_and_the_repulled_days(
     assert metric_dimensions("RecordsProcessed") == {"2025-03-10", "2025-03-11", "2025-03-12"}
     assert metric_dimensions("DurationSeconds") == {"2025-03-10", "2025-03-11", "2025-03-12"}
     assert metric_dimensions("FailedRequests") == {"2025-03-10..2025-03-12"}
+
+
+def test_every_endpoint_publishes_its_days(deployed: dict[str, str], engine: Engine) -> None:
+    load_definitions({"FULLBAY_ENDPOINTS": "invoices,vendor_bills"})
+    summary = handler({"source": "aws.events", "detail-type": "Scheduled Event", "time": "2025-03-13T09:00:00Z"})
+    assert summary["status"] == "success"
+    days = {"2025-03-10", "2025-03-11", "2025-03-12"}
+    for endpoint in ("invoices", "vendor_bills"):
+        assert metric_dimensions("RecordsProcessed", endpoint) == days, endpoint
+        assert metric_dimensions("DurationSeconds", endpoint) == days, endpoint
+        assert metric_dimensions("ApiRequests", endpoint) == {"2025-03-10..2025-03-12"}, endpoint
 
 
 def test_an_unknown_event_is_refused() -> None:
