@@ -18,6 +18,7 @@ from pathlib import Path
 import pandas as pd
 from dagster import DagsterInstance
 
+from fullbay_dagster.fullbay.endpoints import GENERIC_ENDPOINTS
 from fullbay_dagster.fullbay.simulator import Simulator, SimulatorConfig
 from fullbay_dagster.warehouse.engine import make_engine
 
@@ -84,13 +85,21 @@ def summary(database_url: str) -> str:
         "FROM fullbay_work_orders w WHERE w.deleted_at IS NULL GROUP BY w.invoice_date ORDER BY w.invoice_date",
         engine,
     )
+    others = pd.read_sql(
+        " UNION ALL ".join(
+            f"SELECT '{e.name}' AS endpoint, COUNT(*) AS n FROM {e.table} WHERE deleted_at IS NULL"
+            for e in GENERIC_ENDPOINTS
+        ),
+        engine,
+    )
     engine.dispose()
     by_day[["total", "open_balance"]] = by_day[["total", "open_balance"]].astype(float).round(2)
     totals = (
         f"{len(by_day)} days, {int(by_day.invoices.sum())} invoices, {int(by_day.lines.sum())} lines, "
         f"total ${by_day.total.sum():,.2f}, open balance ${by_day.open_balance.sum():,.2f}"
     )
-    return f"{by_day.to_string(index=False)}\n\n{totals}"
+    loaded = ", ".join(f"{row.n} {row.endpoint}" for row in others.itertuples() if row.n)
+    return f"{by_day.to_string(index=False)}\n\n{totals}\nother endpoints: {loaded or 'none chosen'}"
 
 
 def serve_ui(port: int, env: dict[str, str]) -> int:
