@@ -88,11 +88,7 @@ def raw_work_orders(
     days = partition_days(context)
     started = time.monotonic()
     engine = warehouse.get_engine()
-    run_log = RunLog(engine, context.run.run_id)
-    closed = run_log.close_abandoned(days, run_is_alive(context.instance))
-    if closed:
-        context.log.warning(f"Closed the running rows of runs that ended without finishing: {', '.join(closed)}")
-    run_log.start(days, f"{fullbay.base_url.rstrip('/')}/{INVOICES_ENDPOINT}")
+    run_log = open_run_log(context, engine, days, "invoices", f"{fullbay.base_url.rstrip('/')}/{INVOICES_ENDPOINT}")
     guard = RunGuard.for_context(context)
     context.log.info(f"Fetching {len(days)} day(s) {span(days)} into {warehouse.describe()}")
     tuning = config.resolved()
@@ -127,11 +123,7 @@ def raw_work_orders(
                     )
                     context.log.info(f"{day}: {counts.summary()}")
         finally:
-            alerts.put_metrics(
-                {"ApiRequests": client.stats.requests, "FailedRequests": client.stats.retries},
-                Endpoint="invoices",
-                Partition=span(days),
-            )
+            alerts.put_api_metrics(client.stats, "invoices", span(days))
     if closes_run_log(context, ["work_orders", "ingestion_metadata"]):
         run_log.finish(days)
     stats = client.stats
@@ -176,15 +168,7 @@ def normalise_work_orders(context: AssetExecutionContext, warehouse: WarehouseRe
         for day in days:
             guard.check()
             counts = loader.build_work_orders_day(engine, day, zone=zone, source=source, run_id=context.run.run_id)
-            run_log.record(
-                day,
-                records_inserted=counts.inserted,
-                records_updated=counts.updated,
-                records_unchanged=counts.unchanged,
-                records_deleted=counts.deleted,
-                field_issues=counts.field_issues,
-            )
-            run_log.add_quarantined(day, counts.quarantined)
+            run_log.record_build(day, counts)
             _attach_day_figures(context, engine, day, counts)
             context.log.info(f"{day}: {counts.summary()}")
     if closes_run_log(context, ["ingestion_metadata"]):
@@ -330,6 +314,17 @@ def _summary_lines(engine: Any, days: list[date], rows: list[dict[str, Any]]) ->
         "ingestion_metadata": ", ".join(f"{r['partition_key']} {r['status']}" for r in rows),
     }
     return [f"{name} {span(days)}: {did.get(name, 'written')}; {held[name]} rows" for name in TABLES]
+
+
+def open_run_log(context: AssetExecutionContext, engine: Any, days: list[date], endpoint: str, url: str) -> RunLog:
+    """The raw step's first write: close what dead runs left for these days, then
+    open this run's ``running`` rows."""
+    run_log = RunLog(engine, context.run.run_id, endpoint)
+    closed = run_log.close_abandoned(days, run_is_alive(context.instance))
+    if closed:
+        context.log.warning(f"Closed the running rows of runs that ended without finishing: {', '.join(closed)}")
+    run_log.start(days, url)
+    return run_log
 
 
 @contextmanager

@@ -41,6 +41,7 @@ from fullbay_dagster.defs.assets import (
     fullbay_invoices_api,
     ingestion_metadata,
     normalise_work_orders,
+    open_run_log,
     raw_work_orders,
     recorded_failure,
 )
@@ -48,7 +49,7 @@ from fullbay_dagster.defs.checks import endpoint_checks, fullbay_checks
 from fullbay_dagster.defs.environment import SETTINGS
 from fullbay_dagster.defs.partitions import daily_partitions, partition_days, single_run, span
 from fullbay_dagster.defs.resources import AlertsResource, FullbayAPIResource, WarehouseResource
-from fullbay_dagster.defs.runs import RunGuard, closes_run_log, run_is_alive
+from fullbay_dagster.defs.runs import RunGuard, closes_run_log
 from fullbay_dagster.defs.settings import ClientTuning
 from fullbay_dagster.defs.tables import GROUP, OWNERS, TABLES, backend_kind
 from fullbay_dagster.fullbay.endpoints import GENERIC_ENDPOINTS, INVOICES, Endpoint
@@ -113,11 +114,7 @@ def _raw_asset(endpoint: Endpoint) -> AssetsDefinition:
     ) -> MaterializeResult:
         days = partition_days(context)
         engine = warehouse.get_engine()
-        run_log = RunLog(engine, context.run.run_id, endpoint.name)
-        closed = run_log.close_abandoned(days, run_is_alive(context.instance))
-        if closed:
-            context.log.warning(f"Closed the running rows of runs that ended without finishing: {', '.join(closed)}")
-        run_log.start(days, api_url(fullbay, endpoint))
+        run_log = open_run_log(context, engine, days, endpoint.name, api_url(fullbay, endpoint))
         guard = RunGuard.for_context(context)
         with recorded_failure(context, run_log, days):
             client = fullbay.get_client(context.log, config)
@@ -149,11 +146,7 @@ def _raw_asset(endpoint: Endpoint) -> AssetsDefinition:
                         )
                         context.log.info(f"{endpoint.name} {day}: {counts.summary()}")
             finally:
-                alerts.put_metrics(
-                    {"ApiRequests": client.stats.requests, "FailedRequests": client.stats.retries},
-                    Endpoint=endpoint.name,
-                    Partition=span(days),
-                )
+                alerts.put_api_metrics(client.stats, endpoint.name, span(days))
         if closes_run_log(context, [endpoint.name]):
             run_log.finish(days)
             _publish_days(alerts, run_log, endpoint)
@@ -239,15 +232,7 @@ def _normalised_asset(endpoint: Endpoint, raw: AssetsDefinition) -> AssetsDefini
             for day in days:
                 guard.check()
                 counts = build_endpoint_day(engine, endpoint, day, run_id=context.run.run_id)
-                run_log.record(
-                    day,
-                    records_inserted=counts.inserted,
-                    records_updated=counts.updated,
-                    records_unchanged=counts.unchanged,
-                    records_deleted=counts.deleted,
-                    field_issues=counts.field_issues,
-                )
-                run_log.add_quarantined(day, counts.quarantined)
+                run_log.record_build(day, counts)
                 run_log.finish([day])  # the endpoint's last step: its day is done
                 rows = endpoint_day_rows(engine, endpoint.name, day)
                 context.add_asset_metadata(

@@ -16,6 +16,7 @@ from fullbay_dagster.defs.settings import ClientTuning, Settings
 from fullbay_dagster.fullbay.client import (
     DEFAULT_BASE_URL,
     DEFAULT_IP_ECHO_URL,
+    ClientStats,
     FullbayClient,
     FullbayClientConfig,
     LogSink,
@@ -175,6 +176,12 @@ class AlertsResource(ConfigurableResource):
                 {"Environment": self.environment, **dimensions},
                 region_name=self.aws_region,
             )
+
+    def put_api_metrics(self, stats: ClientStats, endpoint: str, partition: str) -> None:
+        """Requests a step made to Fullbay, and how many it retried."""
+        self.put_metrics(
+            {"ApiRequests": stats.requests, "FailedRequests": stats.retries}, Endpoint=endpoint, Partition=partition
+        )
 
     def put_day_metrics(self, row: Mapping[str, Any], endpoint: str) -> None:
         """One day's figures from its run-log row, under the same names for every endpoint."""

@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Engine, select, update
 
 from fullbay_dagster.warehouse.bulk import upsert
+from fullbay_dagster.warehouse.day_load import LoadCounts
 from fullbay_dagster.warehouse.schema import ingestion_metadata
 
 RUNNING, SUCCESS, FAILED = "running", "success", "failed"
@@ -76,6 +77,18 @@ class RunLog:
     def add_quarantined(self, day: date, count: int) -> None:
         """The raw step counted what it could not store; the normalise step adds what did not normalise."""
         self.record(day, records_quarantined=ingestion_metadata.c.records_quarantined + count)
+
+    def record_build(self, day: date, counts: LoadCounts) -> None:
+        """What the normalise step did to the day (it adds to what the raw step quarantined)."""
+        self.record(
+            day,
+            records_inserted=counts.inserted,
+            records_updated=counts.updated,
+            records_unchanged=counts.unchanged,
+            records_deleted=counts.deleted,
+            field_issues=counts.field_issues,
+        )
+        self.add_quarantined(day, counts.quarantined)
 
     def note(self, days: Iterable[date], message: str) -> None:
         """Why an attempt failed while Dagster retries the step: the row stays ``running``."""

@@ -4,23 +4,27 @@ orphaned step stops before its next write and fails its run-log rows; a rerun fi
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
-import sys
 from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
-from dagster import DagsterInstance, DagsterRunStatus
 from sqlalchemy import Engine, func, select
 
 from fullbay_dagster.fullbay.simulator import Simulator, SimulatorConfig
 from fullbay_dagster.warehouse.schema import ingestion_metadata, raw_records
 from fullbay_dagster_tests.conftest import TEST_KEY
-from fullbay_dagster_tests.defs.test_kill import _count, _wait_for
+from fullbay_dagster_tests.defs.cli_runs import (
+    ROOT,
+    cli_env,
+    count,
+    local_home,
+    materialize_range,
+    wait_for,
+    wait_for_the_killed_run_to_fail,
+)
 
-ROOT = Path(__file__).resolve().parents[2]
 FIRST = date(2025, 3, 1)
 LAST = FIRST + timedelta(days=9)
 
@@ -32,32 +36,17 @@ def _days_loaded(engine: Engine) -> int:
 
 @pytest.mark.slow
 def test_a_killed_endpoint_run_leaves_nothing_running(tmp_path: Path, pg_url: str, pg_engine: Engine) -> None:
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    shutil.copy(ROOT / "deploy" / "local" / "dagster.yaml", home / "dagster.yaml")
+    home = local_home(tmp_path)
     config = SimulatorConfig(api_key=TEST_KEY, invoices_per_day=10, page_size=5, expected_ip="127.0.0.1", latency=0.3)
     with Simulator(config) as simulator:
         simulator.configure(as_of=date(2025, 3, 20))
-        env = {
-            **os.environ,
-            "DAGSTER_HOME": str(home),
-            "DATABASE_URL": pg_url,
-            "FULLBAY_API_KEY": TEST_KEY,
-            "FULLBAY_API_BASE_URL": simulator.url,
-            "FULLBAY_PUBLIC_IP": "127.0.0.1",
-            "FULLBAY_START_DATE": "2025-01-01",
-            "FULLBAY_ENDPOINTS": "customer_payments",
-            "FULLBAY_MAX_IN_FLIGHT": "1",
-            "FULLBAY_MIN_INTERVAL": "0",
-        }
-        command = [
-            *(sys.executable, "-m", "dagster", "asset", "materialize", "-m", "fullbay_dagster"),
-            *("--select", "*", "--partition-range", f"{FIRST}...{LAST}"),
-        ]
+        settings = {"FULLBAY_ENDPOINTS": "customer_payments", "FULLBAY_MAX_IN_FLIGHT": "1", "FULLBAY_MIN_INTERVAL": "0"}
+        env = cli_env(home, pg_url, simulator, **settings)
+        command = materialize_range(FIRST, LAST)
         cli = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             # a few one-day windows are loaded; slow Fullbay down for the next, then kill the run's process
-            _wait_for(lambda: _days_loaded(pg_engine) >= 3, 240, "the first days to load")
+            wait_for(lambda: _days_loaded(pg_engine) >= 3, 240, "the first days to load")
             simulator.configure(latency=3.0)
             os.kill(cli.pid, signal.SIGKILL)
             cli.wait(10)
@@ -65,22 +54,9 @@ def test_a_killed_endpoint_run_leaves_nothing_running(tmp_path: Path, pg_url: st
             if cli.poll() is None:
                 cli.kill()
 
-        os.environ["DAGSTER_HOME"], saved = str(home), os.environ.get("DAGSTER_HOME")
-        try:
-            with DagsterInstance.get() as instance:
-                [run] = instance.get_runs()
-                _wait_for(
-                    lambda: instance.get_run_by_id(run.run_id).status == DagsterRunStatus.FAILURE,  # type: ignore[union-attr]
-                    120,
-                    "the orphaned step to fail the run",
-                )
-        finally:
-            if saved is None:
-                os.environ.pop("DAGSTER_HOME")
-            else:
-                os.environ["DAGSTER_HOME"] = saved
-        _wait_for(
-            lambda: _count(pg_engine, ingestion_metadata, ingestion_metadata.c.status == "running") == 0,
+        wait_for_the_killed_run_to_fail(home)
+        wait_for(
+            lambda: count(pg_engine, ingestion_metadata, ingestion_metadata.c.status == "running") == 0,
             30,
             "the orphaned step to fail its rows",
         )
@@ -97,6 +73,6 @@ def test_a_killed_endpoint_run_leaves_nothing_running(tmp_path: Path, pg_url: st
         rerun = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=280)
         assert rerun.returncode == 0, rerun.stdout[-3000:] + rerun.stderr[-3000:]
     assert _days_loaded(pg_engine) == 10
-    assert _count(pg_engine, ingestion_metadata, ingestion_metadata.c.status == "running") == 0
+    assert count(pg_engine, ingestion_metadata, ingestion_metadata.c.status == "running") == 0
     done = ingestion_metadata.c.status == "success", ingestion_metadata.c.endpoint == "customer_payments"
-    assert _count(pg_engine, ingestion_metadata, *done) == 10
+    assert count(pg_engine, ingestion_metadata, *done) == 10

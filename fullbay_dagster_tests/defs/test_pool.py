@@ -5,34 +5,28 @@ instance; the simulator's request log shows their Fullbay calls never overlap.""
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import date, timedelta
 from itertools import pairwise
 from pathlib import Path
 
 import pytest
-from dagster import DagsterEventType, DagsterInstance
+from dagster import DagsterEventType
 from sqlalchemy import Engine
 
 from fullbay_dagster.defs.partitions import range_tags
 from fullbay_dagster.fullbay.simulator import Simulator, SimulatorConfig
 from fullbay_dagster_tests.conftest import TEST_KEY
+from fullbay_dagster_tests.defs.cli_runs import ROOT, cli_env, local_home, local_instance
 
-ROOT = Path(__file__).resolve().parents[2]
 DAY = date(2025, 3, 12)
 
 
 @pytest.mark.slow
 def test_no_two_launch_paths_call_fullbay_at_once(tmp_path: Path, pg_url: str, pg_engine: Engine) -> None:
     """``pg_engine`` has migrated the warehouse: three runs would race to create it."""
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    shutil.copy(ROOT / "deploy" / "local" / "dagster.yaml", home / "dagster.yaml")
+    home = local_home(tmp_path)
     with local_instance(home):  # creates Dagster's own SQLite storage once, before the runs race to
         pass
     config = SimulatorConfig(api_key=TEST_KEY, invoices_per_day=12, page_size=5, expected_ip="127.0.0.1", latency=0.4)
@@ -57,16 +51,7 @@ def test_no_two_launch_paths_call_fullbay_at_once(tmp_path: Path, pg_url: str, p
         ],
     }  # fmt: skip
     with Simulator(config) as simulator:
-        env = {
-            **os.environ,
-            "DAGSTER_HOME": str(home),
-            "DATABASE_URL": pg_url,
-            "FULLBAY_API_KEY": TEST_KEY,
-            "FULLBAY_API_BASE_URL": simulator.url,
-            "FULLBAY_PUBLIC_IP": "127.0.0.1",
-            "FULLBAY_START_DATE": "2025-01-01",
-            "FULLBAY_MIN_INTERVAL": "0",
-        }
+        env = cli_env(home, pg_url, simulator, FULLBAY_MIN_INTERVAL="0")
         processes = {
             name: subprocess.Popen(
                 command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
@@ -97,17 +82,3 @@ def test_no_two_launch_paths_call_fullbay_at_once(tmp_path: Path, pg_url: str, p
         ]
         # at least one step had to wait for the pool's single slot
         assert any("blocked by limit for pool fullbay_api" in m for m in messages), "no step waited for the pool"
-
-
-@contextmanager
-def local_instance(home: Path) -> Iterator[DagsterInstance]:
-    saved = os.environ.get("DAGSTER_HOME")
-    os.environ["DAGSTER_HOME"] = str(home)
-    try:
-        with DagsterInstance.get() as instance:
-            yield instance
-    finally:
-        if saved is None:
-            os.environ.pop("DAGSTER_HOME")
-        else:
-            os.environ["DAGSTER_HOME"] = saved

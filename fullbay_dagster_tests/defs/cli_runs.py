@@ -1,0 +1,89 @@
+"""What the tests that drive the real `dagster` CLI share: a local instance in a
+temporary DAGSTER_HOME, the environment a user sets, and waiting on the outcome."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import date
+from pathlib import Path
+
+from dagster import DagsterInstance, DagsterRunStatus
+from sqlalchemy import Engine, func, select
+
+from fullbay_dagster.fullbay.simulator import Simulator
+from fullbay_dagster_tests.conftest import TEST_KEY
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def local_home(tmp_path: Path) -> Path:
+    """A DAGSTER_HOME holding the project's local instance file, as `make dev` makes."""
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copy(ROOT / "deploy" / "local" / "dagster.yaml", home / "dagster.yaml")
+    return home
+
+
+def cli_env(home: Path, pg_url: str, simulator: Simulator, **settings: str) -> dict[str, str]:
+    """The environment of a user's shell: credentials, the simulator, and ``settings``."""
+    return {
+        **os.environ,
+        "DAGSTER_HOME": str(home),
+        "DATABASE_URL": pg_url,
+        "FULLBAY_API_KEY": TEST_KEY,
+        "FULLBAY_API_BASE_URL": simulator.url,
+        "FULLBAY_PUBLIC_IP": "127.0.0.1",
+        "FULLBAY_START_DATE": "2025-01-01",
+        **settings,
+    }
+
+
+def materialize_range(first: date, last: date, select_: str = "*") -> list[str]:
+    return [
+        *(sys.executable, "-m", "dagster", "asset", "materialize", "-m", "fullbay_dagster"),
+        *("--select", select_, "--partition-range", f"{first}...{last}"),
+    ]
+
+
+@contextmanager
+def local_instance(home: Path) -> Iterator[DagsterInstance]:
+    saved = os.environ.get("DAGSTER_HOME")
+    os.environ["DAGSTER_HOME"] = str(home)
+    try:
+        with DagsterInstance.get() as instance:
+            yield instance
+    finally:
+        if saved is None:
+            os.environ.pop("DAGSTER_HOME")
+        else:
+            os.environ["DAGSTER_HOME"] = saved
+
+
+def count(engine: Engine, table, *where) -> int:  # type: ignore[no-untyped-def]
+    with engine.connect() as connection:
+        return int(connection.execute(select(func.count()).select_from(table).where(*where)).scalar_one())
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def wait_for_the_killed_run_to_fail(home: Path) -> None:
+    """The only run of ``home`` was killed: its orphaned step notices and fails it."""
+    with local_instance(home) as instance:
+        [run] = instance.get_runs()
+        wait_for(
+            lambda: instance.get_run_by_id(run.run_id).status == DagsterRunStatus.FAILURE,  # type: ignore[union-attr]
+            120,
+            "the orphaned step to fail the run",
+        )
