@@ -58,6 +58,7 @@ def _copy_line(row: dict[str, Any], columns: list[str]) -> str:  # the slow path
 # stand-ins are control characters that text data almost never holds; counting them
 # proves the data held none (else the batch goes field by field), so the text is
 # byte for byte what ``_copy_line`` gives.
+_COPY_BATCH = 2000  # rows escaped at once
 _FIELD_END, _ROW_END, _NULL = "\x00", "\x01", "\x02"
 _ESCAPES = (("\\", "\\\\"), ("\t", "\\t"), ("\n", "\\n"), ("\r", "\\r"))
 _SYNTAX = ((_FIELD_END, "\t"), (_ROW_END, "\n"), (_NULL, "\\N"))
@@ -115,7 +116,10 @@ def insert_new(connection: Connection, table: Table, rows: Sequence[dict[str, An
         connection.execute(table.insert(), [_json_values(row) for row in rows])
         return
     columns = list(rows[0])
-    buffer = io.StringIO(_copy_text(rows, columns))
+    buffer = io.StringIO()
+    for first in range(0, len(rows), _COPY_BATCH):  # batches: the escaping copies stay small
+        buffer.write(_copy_text(rows[first : first + _COPY_BATCH], columns))
+    buffer.seek(0)
     names = ", ".join(f'"{column}"' for column in columns)
     cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
