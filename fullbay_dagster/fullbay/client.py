@@ -90,7 +90,7 @@ class FullbayClientConfig:
     # gap that doubles up to max_interval and halves again with each prompt answer.
     min_interval: float = 0.0  # the floor: seconds between call starts, even when all is well
     max_interval: float = 30.0  # the ceiling of the gap while backing off
-    max_in_flight: int = 2  # calls (7-day windows) in flight at once, at most
+    max_in_flight: int = 2  # calls in flight at once, at most: pages of a window ahead, windows side by side
     slow_factor: float = 4.0  # an answer this many times slower than usual counts as pushback
     window_days: int = MAX_WINDOW_DAYS
     # Pauses before fetching an inconsistent window again; after the last, the run

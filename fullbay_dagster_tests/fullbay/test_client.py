@@ -413,7 +413,8 @@ def test_repeats_that_change_between_fetches_fail_the_window_quickly(simulator: 
     # Each fetch of the window sees one "shift" (a repeat in place of a missing invoice)
     # on a different page: the pages never come back the same.
     simulator.queue_faults(None, None, "shift", None, "shift", None, "shift", None, None, None, "shift", None)
-    client, _ = make_client(simulator, window_refetch_waits=(0.01, 0.01, 0.01))
+    # one page at a time: the queued faults land on the pages named above, in order
+    client, _ = make_client(simulator, window_refetch_waits=(0.01, 0.01, 0.01), max_in_flight=1)
     with pytest.raises(FullbayInconsistentWindowError, match="stayed inconsistent after 4 fetches"):
         fetch_range(client, DAY, DAY, tmp_path)
     assert client.stats.repeats == 0
