@@ -49,7 +49,9 @@ def summarise(raw: Path, top: int = 25, main_only: bool = False) -> str:
         if not count_text.isdigit():
             continue
         count = int(count_text)
-        if main_only and "MainThread" not in stack.split(";", 2)[1]:
+        # "process A;process B;thread (pid): name;frames...": a step's process is nested in the CLI's
+        thread = next((part for part in stack.split(";") if part.startswith("thread (")), "")
+        if main_only and "MainThread" not in thread:
             continue
         total += count
         frames = [m for m in (_FRAME.match(f) for f in stack.split(";")) if m]

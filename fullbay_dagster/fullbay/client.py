@@ -15,6 +15,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from email.utils import parsedate_to_datetime
@@ -89,7 +90,7 @@ class FullbayClientConfig:
     # gap that doubles up to max_interval and halves again with each prompt answer.
     min_interval: float = 0.0  # the floor: seconds between call starts, even when all is well
     max_interval: float = 30.0  # the ceiling of the gap while backing off
-    max_in_flight: int = 2  # calls (7-day windows) in flight at once, at most
+    max_in_flight: int = 2  # calls in flight at once, at most: pages of a window ahead, windows side by side
     slow_factor: float = 4.0  # an answer this many times slower than usual counts as pushback
     window_days: int = MAX_WINDOW_DAYS
     # Pauses before fetching an inconsistent window again; after the last, the run
@@ -292,7 +293,7 @@ class FullbayClient:
             "page": str(page),
         }
         url = f"{self.config.base_url.rstrip('/')}/{endpoint}"
-        self.pacer.acquire()
+        self.pacer.acquire(priority=(start.toordinal(), page))
         self.stats.add(requests=1)
         started = time.monotonic()
         try:
@@ -479,8 +480,10 @@ class FullbayClient:
         accept: tuple[str, ...] | None = None,
         endpoint: str = INVOICES_ENDPOINT,
         key_field: str = "primaryKey",
+        first_page: dict[str, Any] | None = None,
     ) -> Iterator[Page]:
-        """Pages of one window, in order. A window whose totals change between pages
+        """Pages of one window, in order (``first_page``: page 1's body, when the caller
+        has fetched it already). A window whose totals change between pages
         raises a transient error so the caller can fetch the window again.
 
         Invoices seen twice raise :class:`FullbayRepeatsError` (carrying the pages'
@@ -488,15 +491,28 @@ class FullbayClient:
         the same pages came back, and if distinct invoices plus repeats equal
         ``totalCount`` nothing is missing and the window is accepted with a warning.
         """
+        with _PagesAhead(self, start, end, endpoint, first_page) as ahead:
+            yield from self._window_pages(start, end, accept, endpoint, key_field, ahead)
+
+    def _window_pages(
+        self,
+        start: date,
+        end: date,
+        accept: tuple[str, ...] | None,
+        endpoint: str,
+        key_field: str,
+        ahead: _PagesAhead,
+    ) -> Iterator[Page]:
         page, total_pages, total_count, received = 1, None, None, 0
         keys: set[str] = set()
         keyed = 0  # records with a primaryKey (a keyless record is bad input, judged by the loader)
         digests: list[str] = []
         while True:
-            body = self.fetch_page(start, end, page, endpoint)
+            body = ahead.take(page)
             pages, count = int(body["totalPages"]), int(body["totalCount"])
             if total_pages is None:
                 total_pages, total_count = pages, count
+                ahead.plan(total_pages)
             elif (pages, count) != (total_pages, total_count):
                 raise FullbayTransientError(
                     f"{endpoint} {start}..{end}: totals changed between pages "
@@ -540,3 +556,62 @@ class FullbayClient:
 
     def close(self) -> None:
         self._session.close()
+
+
+class _PagesAhead:
+    """The pages of one window, fetched up to ``max_in_flight`` ahead of the page the
+    caller is reading, once page 1 has told how many there are. The caller still
+    reads them in order (so every check on the sequence of pages is unchanged); the
+    pacer bounds the calls in flight across all windows and serves the oldest window
+    first. With ``max_in_flight`` 1 every page is fetched when it is read, as before.
+
+    A ThreadPoolExecutor of its own per window: ``fetch_page`` blocks (HTTP, retries,
+    pacing), and its futures carry each page's exception to the reader unchanged."""
+
+    def __init__(
+        self, client: FullbayClient, start: date, end: date, endpoint: str, first_page: dict[str, Any] | None = None
+    ) -> None:
+        self._client, self._start, self._end, self._endpoint = client, start, end, endpoint
+        self._first_page = first_page
+        self._depth = client.config.max_in_flight if client.config.max_in_flight > 1 else 0
+        self._pool: ThreadPoolExecutor | None = None
+        self._futures: dict[int, Future[dict[str, Any]]] = {}
+        self._total = 1
+        self._submitted = 1  # the highest page asked for so far
+
+    def plan(self, total_pages: int) -> None:
+        """Page 1 said how many pages there are: start fetching the next ones."""
+        self._total = total_pages
+        self._top_up(1)
+
+    def take(self, page: int) -> dict[str, Any]:
+        """Page ``page``'s body (fetched ahead, or now), as ``fetch_page`` gives it."""
+        if page == 1 and self._first_page is not None:
+            body, self._first_page = self._first_page, None
+            return body
+        future = self._futures.pop(page, None)
+        self._top_up(page)
+        if future is None:
+            return self._client.fetch_page(self._start, self._end, page, self._endpoint)
+        return future.result()
+
+    def _top_up(self, reading: int) -> None:
+        while self._depth and self._submitted < min(self._total, reading + self._depth):
+            self._submitted += 1
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(max_workers=self._depth, thread_name_prefix="fullbay-page")
+            self._futures[self._submitted] = self._pool.submit(
+                self._client.fetch_page, self._start, self._end, self._submitted, self._endpoint
+            )
+
+    def __enter__(self) -> _PagesAhead:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        # Read to the end, or stopped by an error: pages not started are dropped, and
+        # calls already out are waited for, so none outlives the window's fetch.
+        for future in self._futures.values():
+            future.cancel()
+        self._futures.clear()
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)

@@ -21,6 +21,8 @@ call and knows nothing of the calls running beside it.
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import threading
 import time
 from collections.abc import Callable
@@ -69,16 +71,26 @@ class AdaptivePacer:
         self.interval = floor  # current gap between two call starts
         self.limit = max_in_flight  # current calls allowed in flight
         self.in_flight = 0
+        self._waiting: list[tuple[tuple[int, ...], int]] = []  # heap of (priority, arrival)
+        self._arrivals = itertools.count()
         self._next_start = 0.0
         self._resume_at = 0.0  # no call starts before this (Retry-After)
         self._baseline: float | None = None  # moving average latency of prompt answers
         self.stats = PacerStats()
 
-    def acquire(self) -> None:
-        """Wait for a free slot and this call's turn."""
+    def acquire(self, priority: tuple[int, ...] = ()) -> None:
+        """Wait for a free slot and this call's turn. Waiting calls go in order of
+        ``priority`` (lowest first; the client passes (window start, page), so the
+        oldest window's pages go first and its days can be loaded sooner), then of
+        arrival."""
         with self._cond:
-            while self.in_flight >= self.limit:
+            ticket = (priority, next(self._arrivals))
+            heapq.heappush(self._waiting, ticket)
+            while self.in_flight >= self.limit or self._waiting[0] != ticket:
                 self._cond.wait()
+            heapq.heappop(self._waiting)
+            if self._waiting and self.in_flight + 1 < self.limit:
+                self._cond.notify_all()  # a slot is left: the next in line may go too
             self.in_flight += 1
             now = self._clock()
             start = max(now, self._next_start, self._resume_at)

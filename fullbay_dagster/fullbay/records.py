@@ -79,28 +79,43 @@ def decimal(value: Any, name: str) -> Decimal | None:
     kind = type(value)  # exact-type dispatch: this runs for every amount of every line
     if value is None:
         return None
+    places_known = True  # the text shows at most MAX_DECIMALS places (an int has none)
     if kind is int:
         number = Decimal(value)
     elif kind is float:
-        number = Decimal(repr(value))  # not Decimal(value): that would keep the binary error of 0.1
+        digits = repr(value)  # not Decimal(value): that would keep the binary error of 0.1
+        number = Decimal(digits)
+        places_known = _few_places(digits)
     elif kind is str:
         stripped = value.strip()
         if not stripped:
             return None
+        digits = stripped.replace(",", "")
         try:
-            number = Decimal(stripped.replace(",", ""))
+            number = Decimal(digits)
         except InvalidOperation:
             raise RecordError(f"{name} is not a number: {value[:40]!r}") from None
+        places_known = _few_places(digits)
     else:
         raise RecordError(f"{name} is a {kind.__name__}, not a number")
     if not number.is_finite():
         raise RecordError(f"{name} is not a finite number: {value!r}")
     if abs(number) >= MAX_AMOUNT:
         raise RecordError(f"{name} is out of range (|value| >= 10^12): {str(value)[:40]}")
-    if number.as_tuple().exponent < -MAX_DECIMALS:  # type: ignore[operator]
+    if not places_known and number.as_tuple().exponent < -MAX_DECIMALS:  # type: ignore[operator]
         # NUMERIC(16, 4) would round it silently; a record is loaded exactly or not at all.
         raise RecordError(f"{name} has more than {MAX_DECIMALS} decimal places: {str(value)[:40]}")
     return number
+
+
+def _few_places(digits: str) -> bool:
+    """True when the text Decimal just parsed plainly has at most MAX_DECIMALS places:
+    no exponent or underscore, few digits after the point. Otherwise the caller asks
+    ``Decimal.as_tuple`` (exact, but the costliest step of parsing an amount)."""
+    if "e" in digits or "E" in digits or "_" in digits:
+        return False
+    point = digits.find(".")
+    return point < 0 or len(digits) - point - 1 <= MAX_DECIMALS
 
 
 def flag(value: Any, name: str) -> bool | None:
@@ -125,9 +140,14 @@ def parse_date(value: Any, name: str) -> date | None:
 
 def parse_timestamp(value: Any, name: str, zone: ZoneInfo) -> datetime | None:
     """Fullbay timestamps carry no zone; they are the shop's local time."""
-    if blank(value):
+    if type(value) is str:  # the usual case, without blank()'s second strip
+        raw = value.strip()
+        if not raw:
+            return None
+    elif blank(value):
         return None
-    raw = str(value).strip()
+    else:
+        raw = str(value).strip()
     if raw.startswith("0000-00-00"):
         return None
     try:
@@ -135,7 +155,10 @@ def parse_timestamp(value: Any, name: str, zone: ZoneInfo) -> datetime | None:
         if len(raw) != 19 or raw[10] != " ":
             raise ValueError
         parsed = datetime.fromisoformat(raw).replace(tzinfo=zone)
-        parsed.astimezone(UTC)  # stored as UTC: 9999-12-31 23:00 west of Greenwich does not fit
+        if raw.startswith(("0001", "9999")):
+            # Stored as UTC: 9999-12-31 23:00 west of Greenwich does not fit (nor year 1
+            # east of it); no other year can leave datetime's range.
+            parsed.astimezone(UTC)
     except (ValueError, OverflowError):
         raise RecordError(f"{name} is not a storable 'YYYY-MM-DD HH:MM:SS' timestamp: {raw[:30]!r}") from None
     return parsed

@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Sequence
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import Connection, Table
@@ -45,8 +46,61 @@ _COPY_FIELD: dict[type, Any] = {
 }
 
 
-def _copy_line(row: dict[str, Any], columns: list[str]) -> str:  # the hot loop of a COPY
+def _copy_line(row: dict[str, Any], columns: list[str]) -> str:  # the slow path, one field at a time
     return "\t".join([_COPY_FIELD.get(type(value), str)(value) for value in map(row.__getitem__, columns)])
+
+
+# The fast path escapes a whole batch at once instead of field by field (a busy day
+# has millions of fields): fields are joined with stand-ins, the batch's backslashes,
+# tabs, newlines and carriage returns are escaped, then the stand-ins become the
+# COPY syntax (tab, newline, ``\N``), each step one ``str.replace`` (C, memchr-fast;
+# ``str.translate`` leaves its fast path at the first multi-character escape). The
+# stand-ins are control characters that text data almost never holds; counting them
+# proves the data held none (else the batch goes field by field), so the text is
+# byte for byte what ``_copy_line`` gives.
+_COPY_BATCH = 2000  # rows escaped at once
+_FIELD_END, _ROW_END, _NULL = "\x00", "\x01", "\x02"
+_ESCAPES = (("\\", "\\\\"), ("\t", "\\t"), ("\n", "\\n"), ("\r", "\\r"))
+_SYNTAX = ((_FIELD_END, "\t"), (_ROW_END, "\n"), (_NULL, "\\N"))
+# Unescaped forms of the non-text fields (the batch's escapes apply to them).
+_RAW_FIELD: dict[type, Any] = {
+    type(None): lambda _: _NULL,
+    bool: lambda value: "t" if value else "f",
+    dict: lambda value: json.dumps(value, ensure_ascii=False, allow_nan=False),
+    list: lambda value: json.dumps(value, ensure_ascii=False, allow_nan=False),
+}
+
+
+def _copy_text(rows: Sequence[dict[str, Any]], columns: list[str]) -> str:
+    """COPY text of ``rows``: the rows' lines, each ending in a newline."""
+    values = itemgetter(*columns) if len(columns) > 1 else lambda row: (row[columns[0]],)
+    raw_field = _RAW_FIELD.get
+    nulls = 0
+    parts = []
+    for row in rows:
+        row_values = values(row)
+        nulls += row_values.count(None)
+        parts.append(
+            _FIELD_END.join(
+                [
+                    value if type(value) is str or type(value) is JsonText else raw_field(type(value), str)(value)
+                    for value in row_values
+                ]
+            )
+        )
+    parts.append("")
+    batch = _ROW_END.join(parts)
+    if (
+        batch.count(_ROW_END) != len(rows)
+        or batch.count(_FIELD_END) != len(rows) * (len(columns) - 1)
+        or batch.count(_NULL) != nulls
+    ):
+        # A value held a stand-in character itself: field by field instead.
+        return "".join(_copy_line(row, columns) + "\n" for row in rows)
+    for plain, escaped in (*_ESCAPES, *_SYNTAX):
+        if plain in batch:
+            batch = batch.replace(plain, escaped)
+    return batch
 
 
 def _json_values(row: dict[str, Any]) -> dict[str, Any]:
@@ -63,9 +117,8 @@ def insert_new(connection: Connection, table: Table, rows: Sequence[dict[str, An
         return
     columns = list(rows[0])
     buffer = io.StringIO()
-    for row in rows:
-        buffer.write(_copy_line(row, columns))
-        buffer.write("\n")
+    for first in range(0, len(rows), _COPY_BATCH):  # batches: the escaping copies stay small
+        buffer.write(_copy_text(rows[first : first + _COPY_BATCH], columns))
     buffer.seek(0)
     names = ", ".join(f'"{column}"' for column in columns)
     cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]

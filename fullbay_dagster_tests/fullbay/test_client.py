@@ -123,7 +123,20 @@ def test_pages_until_total_pages_and_yields_every_record_once(simulator: Simulat
         "records": 3 * per_day,
         "repeats": 0,
     }
-    assert [r["page"] for r in simulator.requests()] == list(range(1, pages + 1))
+    requested = [r["page"] for r in simulator.requests()]
+    # Page 1 first (it tells how many there are), then every page once; pages after
+    # the first are fetched ahead, up to max_in_flight at once, so they may arrive out of order.
+    assert requested[0] == 1
+    assert sorted(requested) == list(range(1, pages + 1))
+
+
+def test_pages_fetched_ahead_are_read_in_page_order(simulator: Simulator) -> None:
+    one_at_a_time, _ = make_client(simulator, max_in_flight=1)
+    in_order = [r["primaryKey"] for r in one_at_a_time.iter_invoices(DAY, DAY + timedelta(days=2))]
+    simulator.clear_requests()
+    ahead, _ = make_client(simulator, max_in_flight=3)
+    assert [r["primaryKey"] for r in ahead.iter_invoices(DAY, DAY + timedelta(days=2))] == in_order
+    assert len(simulator.requests()) == ahead.stats.requests == -(-len(in_order) // simulator.config.page_size)
 
 
 def test_long_ranges_are_split_into_windows_of_at_most_seven_days(simulator: Simulator) -> None:
@@ -340,6 +353,35 @@ def test_fetch_range_spools_each_day_into_its_own_file(simulator: Simulator, tmp
     assert len(windows) == 3
 
 
+def test_a_busy_account_is_fetched_one_day_per_window(simulator: Simulator, tmp_path: Path) -> None:
+    from fullbay_dagster.fullbay.spool import DENSE_PAGES_PER_DAY
+
+    simulator.configure(page_size=1)  # 12 pages a day: a busy account in miniature
+    assert simulator.config.invoices_per_day >= DENSE_PAGES_PER_DAY
+    expected = {r["primaryKey"] for r in make_client(simulator)[0].iter_invoices(DAY, DAY + timedelta(days=8))}
+    simulator.clear_requests()
+    client, _ = make_client(simulator, max_in_flight=2)
+    result = fetch_range(client, DAY, DAY + timedelta(days=8), tmp_path)
+    assert {r["primaryKey"] for day in result.counts for r in result.records(day)} == expected
+    assert sum(result.counts.values()) == len(expected)
+    requests = simulator.requests()
+    # page 1 of the first 7-day window tells it is busy; then one window per day
+    assert (requests[0]["startDate"], requests[0]["endDate"]) == (str(DAY), str(DAY + timedelta(days=6)))
+    assert all(r["startDate"] == r["endDate"] for r in requests[1:])
+    assert len(requests) == 1 + len(expected)
+
+
+def test_a_quiet_account_keeps_seven_day_windows_without_an_extra_call(simulator: Simulator, tmp_path: Path) -> None:
+    client, _ = make_client(simulator, max_in_flight=2)
+    result = fetch_range(client, DAY, DAY + timedelta(days=8), tmp_path)
+    pages = sum(
+        -(-n // simulator.config.page_size)
+        for n in (7 * simulator.config.invoices_per_day, 2 * simulator.config.invoices_per_day)
+    )
+    assert sum(result.counts.values()) == 9 * simulator.config.invoices_per_day
+    assert client.stats.requests == len(simulator.requests()) == pages
+
+
 # -- empty windows and paging quirks ---------------------------------------------------------
 
 
@@ -371,7 +413,8 @@ def test_repeats_that_change_between_fetches_fail_the_window_quickly(simulator: 
     # Each fetch of the window sees one "shift" (a repeat in place of a missing invoice)
     # on a different page: the pages never come back the same.
     simulator.queue_faults(None, None, "shift", None, "shift", None, "shift", None, None, None, "shift", None)
-    client, _ = make_client(simulator, window_refetch_waits=(0.01, 0.01, 0.01))
+    # one page at a time: the queued faults land on the pages named above, in order
+    client, _ = make_client(simulator, window_refetch_waits=(0.01, 0.01, 0.01), max_in_flight=1)
     with pytest.raises(FullbayInconsistentWindowError, match="stayed inconsistent after 4 fetches"):
         fetch_range(client, DAY, DAY, tmp_path)
     assert client.stats.repeats == 0

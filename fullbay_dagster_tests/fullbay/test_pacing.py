@@ -150,6 +150,32 @@ def test_calls_in_flight_never_exceed_the_cap() -> None:
     assert peak[0] == 3
 
 
+def test_waiting_calls_go_oldest_window_first_then_in_arrival_order() -> None:
+    p = AdaptivePacer(max_in_flight=1)
+    p.acquire()  # the one slot is taken: every call below waits
+    order: list[tuple[int, ...]] = []
+    lock = threading.Lock()
+
+    def call_with(priority: tuple[int, ...]) -> None:
+        p.acquire(priority)
+        with lock:
+            order.append(priority)
+        p.release(ok=True, latency=0.001)
+
+    priorities = [(20, 1), (10, 3), (20, 2), (10, 2), (10, 2)]
+    threads = []
+    for priority in priorities:
+        threads.append(threading.Thread(target=call_with, args=(priority,)))
+        threads[-1].start()
+        while len(p._waiting) < len(threads):  # each call is queued before the next arrives
+            time.sleep(0.001)
+    p.release(ok=True, latency=0.001)
+    for thread in threads:
+        thread.join()
+    assert order == sorted(priorities)
+    assert p.in_flight == 0
+
+
 def test_bad_settings_are_refused() -> None:
     with pytest.raises(ValueError):
         AdaptivePacer(floor=1.0, ceiling=0.5)
