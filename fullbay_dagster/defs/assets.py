@@ -34,7 +34,7 @@ from dagster import (
 )
 
 from fullbay_dagster.defs.partitions import daily_partitions, partition_days, single_run, span
-from fullbay_dagster.defs.resources import AlertsResource, FullbayAPIResource, WarehouseResource
+from fullbay_dagster.defs.resources import FULLBAY_POOL, AlertsResource, FullbayAPIResource, WarehouseResource
 from fullbay_dagster.defs.runs import RunGuard, closes_run_log, run_is_alive
 from fullbay_dagster.defs.settings import ClientTuning
 from fullbay_dagster.defs.tables import GROUP, OWNERS, TABLES, TAGS, table_spec_kwargs
@@ -46,9 +46,6 @@ from fullbay_dagster.warehouse import loader
 from fullbay_dagster.warehouse.figures import PREVIEW_COLUMNS, day_row_counts, preview_rows
 from fullbay_dagster.warehouse.runs import RunLog
 
-# Every step that calls Fullbay takes a slot of this pool; dagster.yaml sets its limit
-# (one: Fullbay publishes no rate limit), whichever way the run was launched.
-FULLBAY_POOL = "fullbay_api"
 DEFAULT_STEP_RETRIES = 3
 DEFAULT_STEP_RETRY_WAIT = 60.0
 

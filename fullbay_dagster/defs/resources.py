@@ -12,6 +12,7 @@ from sqlalchemy.exc import OperationalError
 
 from fullbay_dagster.aws.rds import rds_iam_token_source
 from fullbay_dagster.aws.secrets import API_KEY_FIELD, DB_PASSWORD_FIELD, provider_for
+from fullbay_dagster.defs.runs import release_dead_runs
 from fullbay_dagster.defs.settings import ClientTuning, Settings
 from fullbay_dagster.fullbay.client import (
     DEFAULT_BASE_URL,
@@ -34,6 +35,11 @@ from fullbay_dagster.warehouse.engine import (
 
 class WarehouseUnavailableError(RuntimeError):
     """The database could not be reached or refused us; the message names host and port."""
+
+
+# Every step that calls Fullbay takes a slot of this pool; dagster.yaml sets its limit
+# (one: Fullbay publishes no rate limit), whichever way the run was launched.
+FULLBAY_POOL = "fullbay_api"
 
 
 class FullbayAPIResource(ConfigurableResource):
@@ -62,6 +68,13 @@ class FullbayAPIResource(ConfigurableResource):
             token_timezone=self.token_timezone,
             **(tuning or ClientTuning()).client_kwargs(),
         )
+
+    def setup_for_execution(self, context: InitResourceContext) -> None:
+        # Runs once per run before any step waits on the pool (one process per run).
+        if context.instance is not None and context.run_id is not None:
+            released = release_dead_runs(context.instance, context.run_id, FULLBAY_POOL)
+            if released and context.log is not None:
+                context.log.warning(f"Freed the {FULLBAY_POOL} slots of killed runs: {', '.join(released)}")
 
     def get_client(self, log: LogSink | None = None, tuning: ClientTuning | None = None) -> FullbayClient:
         if self.secret_name:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from pathlib import Path
 
 from dagster import AssetExecutionContext, AssetKey, DagsterInstance, DagsterRunStatus
 
@@ -18,6 +20,53 @@ def closes_run_log(context: AssetExecutionContext, later: Iterable[str]) -> bool
     closes them as abandoned."""
     in_run = context.job_def.asset_layer.selected_asset_keys
     return not any(AssetKey(name) in in_run for name in later)
+
+
+# Where a run's own process lives: every step runs in it (one process per run).
+PID_TAG, HOST_TAG = "fullbay/pid", "fullbay/host"
+
+
+def _process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process: alive
+    stat = Path(f"/proc/{pid}/stat")
+    try:  # a killed child its parent has not reaped yet is a zombie: gone all the same
+        return stat.read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
+def release_dead_runs(instance: DagsterInstance, run_id: str, pool: str) -> list[str]:
+    """Before this run's steps wait on ``pool``: free the slots of runs that cannot
+    free them any more, and fail those runs.
+
+    Every step runs in its run's process, so a run killed with SIGKILL (a CLI run,
+    a test) keeps its slot with no process left to release it; without a daemon
+    (whose run monitoring frees slots of ended runs) the next run would wait on it
+    forever. A holder is dead when the instance says it ended, or when it ran on
+    this host and its process is gone; runs on other hosts are left to the daemon.
+    Called from resource set-up, which Dagster runs before any step claims a slot.
+    """
+    instance.add_run_tags(run_id, {PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()})
+    storage = instance.event_log_storage
+    if not storage.supports_global_concurrency_limits:
+        return []
+    holders = {slot.run_id for slot in storage.get_concurrency_info(pool).claimed_slots if slot.run_id}
+    released = []
+    for holder in sorted(holders - {run_id}):
+        run = instance.get_run_by_id(holder)
+        if run is not None and run.status not in ENDED:
+            pid = run.tags.get(PID_TAG)
+            if run.tags.get(HOST_TAG) != socket.gethostname() or not pid or _process_exists(int(pid)):
+                continue
+            instance.report_run_failed(run, f"The process of run {holder} (pid {pid}) is gone: it was killed.")
+        storage.free_concurrency_slots_for_run(holder)
+        released.append(holder)
+    return released
 
 
 class RunGoneError(RuntimeError):

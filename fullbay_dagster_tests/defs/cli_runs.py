@@ -12,9 +12,10 @@ from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 
-from dagster import DagsterInstance, DagsterRunStatus
+from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus
 from sqlalchemy import Engine, func, select
 
+from fullbay_dagster.defs.resources import FULLBAY_POOL
 from fullbay_dagster.fullbay.simulator import Simulator
 from fullbay_dagster_tests.conftest import TEST_KEY
 
@@ -78,12 +79,14 @@ def wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> None:
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def wait_for_the_killed_run_to_fail(home: Path) -> None:
-    """The only run of ``home`` was killed: its orphaned step notices and fails it."""
+def only_run_and_pool_holders(home: Path) -> tuple[DagsterRunStatus, str, set[str]]:
+    """The status and failure message of the only run of ``home`` (the killed one),
+    and the runs holding a fullbay_api slot."""
     with local_instance(home) as instance:
         [run] = instance.get_runs()
-        wait_for(
-            lambda: instance.get_run_by_id(run.run_id).status == DagsterRunStatus.FAILURE,  # type: ignore[union-attr]
-            120,
-            "the orphaned step to fail the run",
-        )
+        [failure] = [
+            r.event_log_entry.dagster_event.message or ""  # type: ignore[union-attr]
+            for r in instance.get_records_for_run(run.run_id, of_type=DagsterEventType.RUN_FAILURE).records
+        ] or [""]
+        info = instance.event_log_storage.get_concurrency_info(FULLBAY_POOL)
+        return run.status, failure, {slot.run_id for slot in info.claimed_slots}

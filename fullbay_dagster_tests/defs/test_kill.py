@@ -1,5 +1,6 @@
-"""A run killed with SIGKILL mid-load leaves no debris: the orphaned step stops before
-its next write, fails its rows and the run; a rerun of the days finishes cleanly."""
+"""A run killed with SIGKILL mid-load leaves no debris: every step ran in its one
+process, so nothing writes after the kill; the next run frees its pool slot, fails
+it, closes its rows and finishes the days."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
+from dagster import DagsterRunStatus
 from sqlalchemy import Engine, select
 
 from fullbay_dagster.fullbay.simulator import Simulator, SimulatorConfig
@@ -20,9 +22,10 @@ from fullbay_dagster_tests.defs.cli_runs import (
     cli_env,
     count,
     local_home,
+    local_instance,
     materialize_range,
+    only_run_and_pool_holders,
     wait_for,
-    wait_for_the_killed_run_to_fail,
 )
 
 FIRST = date(2025, 3, 1)
@@ -50,25 +53,30 @@ def test_a_killed_run_leaves_nothing_running(tmp_path: Path, pg_url: str, pg_eng
         loaded_at_kill = count(pg_engine, raw_work_orders)
         assert loaded_at_kill == 7 * 10, "the kill must land between the two windows"
 
-        wait_for_the_killed_run_to_fail(home)
-        # the orphaned step wrote nothing after its run died, and left no row running
-        wait_for(
-            lambda: count(pg_engine, ingestion_metadata, ingestion_metadata.c.status == "running") == 0,
-            30,
-            "the orphaned step to fail its rows",
-        )
-        assert count(pg_engine, raw_work_orders) == loaded_at_kill
-        with pg_engine.connect() as connection:
-            errors = set(
-                connection.execute(
-                    select(ingestion_metadata.c.error_message).where(ingestion_metadata.c.status == "failed")
-                ).scalars()
-            )
-        assert errors and all("RunGoneError" in e for e in errors), errors
+        # Every step ran in the killed process: the run still looks alive and holds the pool
+        status, _, holders = only_run_and_pool_holders(home)
+        assert status == DagsterRunStatus.STARTED and len(holders) == 1
+        [killed] = holders
+        assert count(pg_engine, ingestion_metadata, ingestion_metadata.c.status == "running") == 14
 
+        # The next run frees the dead run's slot before it waits on the pool (else it
+        # would wait forever: no daemon here), fails it, closes its rows and loads.
         simulator.configure(latency=0.0)
         rerun = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=280)
         assert rerun.returncode == 0, rerun.stdout[-3000:] + rerun.stderr[-3000:]
+        assert f"Freed the fullbay_api slots of killed runs: {killed}" in rerun.stderr + rerun.stdout
+    with local_instance(home) as instance:
+        run = instance.get_run_by_id(killed)
+        assert run is not None and run.status == DagsterRunStatus.FAILURE
+        held = instance.event_log_storage.get_concurrency_info("fullbay_api").claimed_slots
+    assert held == []
+    with pg_engine.connect() as connection:
+        closed = connection.execute(
+            select(ingestion_metadata.c.status, ingestion_metadata.c.error_message).where(
+                ingestion_metadata.c.dagster_run_id == killed
+            )
+        ).all()
+    assert len(closed) == 14 and set(closed) == {("failed", "run ended without finishing")}
     assert count(pg_engine, raw_work_orders) == 14 * 10
     assert count(pg_engine, ingestion_metadata, ingestion_metadata.c.status == "running") == 0
     assert count(pg_engine, ingestion_metadata, ingestion_metadata.c.status == "success") == 14
