@@ -70,7 +70,7 @@ def release_dead_runs(instance: DagsterInstance, run_id: str, pool: str) -> list
 
 
 class RunGoneError(RuntimeError):
-    """The run this step belongs to has ended or its process died: stop before writing."""
+    """The run this step belongs to has ended: stop before writing."""
 
 
 def run_is_alive(instance: DagsterInstance) -> Callable[[str], bool]:
@@ -86,30 +86,18 @@ def run_is_alive(instance: DagsterInstance) -> Callable[[str], bool]:
 
 @dataclass
 class RunGuard:
-    """Checked before each day's write: a step process outliving its run must not write.
-
-    A step subprocess whose run worker was killed is re-parented, so its parent pid
-    changes; a run failed or cancelled meanwhile shows in the instance."""
+    """Checked before each day's write: a run that ended meanwhile (terminated from
+    the UI, failed by run monitoring or the next run's ``release_dead_runs``) must
+    not write on."""
 
     instance: DagsterInstance
     run_id: str
-    parent_pid: int
 
     @classmethod
     def for_context(cls, context: AssetExecutionContext) -> RunGuard:
-        return cls(context.instance, context.run.run_id, os.getppid())
+        return cls(context.instance, context.run.run_id)
 
     def check(self) -> None:
         run = self.instance.get_run_by_id(self.run_id)
-        if os.getppid() != self.parent_pid:
-            message = f"The process of run {self.run_id} is gone; this step stops before writing."
-            if run is not None and run.status not in ENDED:
-                # Nobody else will: a run whose worker was killed outside a launcher
-                # (the CLI, a test) is not watched by run monitoring.
-                self.instance.report_run_failed(run, message)
-            # The dead orchestrator held this step's fullbay_api slot; without a daemon
-            # (which frees slots of ended runs) the pool would stay full.
-            self.instance.event_log_storage.free_concurrency_slots_for_run(self.run_id)
-            raise RunGoneError(message)
         if run is not None and run.status in ENDED:
             raise RunGoneError(f"Run {self.run_id} is {run.status.value}; this step stops before writing.")
