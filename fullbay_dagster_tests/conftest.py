@@ -59,3 +59,21 @@ def simulator() -> Iterator[Simulator]:
     config = SimulatorConfig(api_key=TEST_KEY, invoices_per_day=12, page_size=5, expected_ip="127.0.0.1", seed=3)
     with Simulator(config) as running:
         yield running
+
+
+@pytest.fixture()
+def project_env(monkeypatch: pytest.MonkeyPatch, simulator: Simulator, pg_url: str) -> dict[str, str]:
+    """A user's local environment for the project: key, simulator, a fresh database;
+    nothing left over from the shell (DB_* parts, a schedule)."""
+    values = {
+        "DATABASE_URL": pg_url,
+        "FULLBAY_API_KEY": TEST_KEY,
+        "FULLBAY_API_BASE_URL": simulator.url,
+        "FULLBAY_PUBLIC_IP": "127.0.0.1",
+        "FULLBAY_START_DATE": "2025-01-01",
+    }
+    for name in ("DB_HOST", "DB_NAME", "DB_USER", "DB_PASSWORD", "DB_PORT", "DB_SSLMODE", "SCHEDULE_EXPRESSION"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in values.items():
+        monkeypatch.setenv(name, value)
+    return values

@@ -100,13 +100,7 @@ def raw_work_orders(
                     counts = loader.load_raw_day(
                         engine, day, spool.records(day), run_id=context.run.run_id, fetched_at=spool.fetched_at
                     )
-                    run_log.record(
-                        day,
-                        records_processed=counts.processed,
-                        api_record_count=counts.processed,
-                        records_quarantined=counts.quarantined,
-                        records_duplicated=counts.duplicates,
-                    )
+                    run_log.record_raw(day, counts)
                     rows = day_row_counts(engine, day)[_table_name("raw_work_orders")]
                     context.add_asset_metadata(
                         {

@@ -127,17 +127,11 @@ def _raw_asset(endpoint: Endpoint) -> AssetsDefinition:
                         counts = load_endpoint_raw_day(
                             engine, endpoint, day, records, run_id=context.run.run_id, fetched_at=spool.fetched_at
                         )
-                        run_log.record(
-                            day,
-                            records_processed=counts.processed,
-                            api_record_count=counts.processed,
-                            records_quarantined=counts.quarantined,
-                            records_duplicated=counts.duplicates,
-                        )
+                        run_log.record_raw(day, counts)
                         context.add_asset_metadata(
                             {
                                 "dagster/row_count": count_live_records(engine, endpoint, day, day),
-                                "api_records": spool.counts.get(day, 0),
+                                "api_records": counts.processed,
                                 "duplicates_dropped": counts.duplicates,
                                 "quarantined": counts.quarantined,
                                 "deleted": counts.deleted,
@@ -191,34 +185,25 @@ def _fetched(
         ) from exc
 
 
+def _table_spec(endpoint: Endpoint, key: str, table: Any, raw: AssetsDefinition) -> AssetSpec:
+    return AssetSpec(
+        key,
+        deps=[raw],
+        description=f"`{table.name}`: {table.comment}",
+        kinds={backend_kind(), "table"},
+        group_name=GROUP,
+        owners=OWNERS,
+        tags=_tags(endpoint),
+        metadata={"dagster/table_name": table.name},
+    )
+
+
 def _normalised_asset(endpoint: Endpoint, raw: AssetsDefinition) -> AssetsDefinition:
     typed = endpoint_tables[endpoint.name]
     lines = endpoint_line_tables.get(endpoint.name)
-    specs = [
-        AssetSpec(
-            endpoint.name,
-            deps=[raw],
-            description=f"`{typed.name}`: {typed.comment}",
-            kinds={backend_kind(), "table"},
-            group_name=GROUP,
-            owners=OWNERS,
-            tags=_tags(endpoint),
-            metadata={"dagster/table_name": typed.name},
-        )
-    ]
+    specs = [_table_spec(endpoint, endpoint.name, typed, raw)]
     if lines is not None:
-        specs.append(
-            AssetSpec(
-                f"{endpoint.name}_lines",
-                deps=[raw],
-                description=f"`{lines.name}`: {lines.comment}",
-                kinds={backend_kind(), "table"},
-                group_name=GROUP,
-                owners=OWNERS,
-                tags=_tags(endpoint),
-                metadata={"dagster/table_name": lines.name},
-            )
-        )
+        specs.append(_table_spec(endpoint, f"{endpoint.name}_lines", lines, raw))
 
     @multi_asset(name=f"normalise_{endpoint.name}", specs=specs, can_subset=False, **_PARTITIONED)
     def normalise(

@@ -78,6 +78,16 @@ class RunLog:
         """The raw step counted what it could not store; the normalise step adds what did not normalise."""
         self.record(day, records_quarantined=ingestion_metadata.c.records_quarantined + count)
 
+    def record_raw(self, day: date, counts: LoadCounts) -> None:
+        """What the raw step landed for the day: the API's records (each key once)."""
+        self.record(
+            day,
+            records_processed=counts.processed,
+            api_record_count=counts.processed,
+            records_quarantined=counts.quarantined,
+            records_duplicated=counts.duplicates,
+        )
+
     def record_build(self, day: date, counts: LoadCounts) -> None:
         """What the normalise step did to the day (it adds to what the raw step quarantined)."""
         self.record(

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
+import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -77,6 +79,22 @@ def wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> None:
             return
         time.sleep(0.2)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+def start_then_kill(
+    command: list[str], env: dict[str, str], simulator: Simulator, loaded: Callable[[], bool], what: str
+) -> None:
+    """Start ``command``; once ``loaded()`` holds, slow Fullbay down (so the run is
+    mid-fetch) and SIGKILL the run's process, as the OOM killer or ``kill -9`` would."""
+    cli = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for(loaded, 240, what)
+        simulator.configure(latency=3.0)
+        os.kill(cli.pid, signal.SIGKILL)
+        cli.wait(10)
+    finally:
+        if cli.poll() is None:
+            cli.kill()
 
 
 def only_run_and_pool_holders(home: Path) -> tuple[DagsterRunStatus, str, set[str]]:

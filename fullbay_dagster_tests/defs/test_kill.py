@@ -4,8 +4,6 @@ it, closes its rows and finishes the days."""
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
 from datetime import date, timedelta
 from pathlib import Path
@@ -25,7 +23,7 @@ from fullbay_dagster_tests.defs.cli_runs import (
     local_instance,
     materialize_range,
     only_run_and_pool_holders,
-    wait_for,
+    start_then_kill,
 )
 
 FIRST = date(2025, 3, 1)
@@ -40,16 +38,10 @@ def test_a_killed_run_leaves_nothing_running(tmp_path: Path, pg_url: str, pg_eng
     with Simulator(config) as simulator:
         env = cli_env(home, pg_url, simulator, FULLBAY_MAX_IN_FLIGHT="1", FULLBAY_MIN_INTERVAL="0")
         command = materialize_range(FIRST, LAST)
-        cli = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
-            # the first window is loaded; slow Fullbay down for the second, then kill the run's process
-            wait_for(lambda: count(pg_engine, raw_work_orders) >= 7 * 10, 240, "the first window to load")
-            simulator.configure(latency=3.0)
-            os.kill(cli.pid, signal.SIGKILL)
-            cli.wait(10)
-        finally:
-            if cli.poll() is None:
-                cli.kill()
+        # the first window is loaded; the second is still being fetched when the run is killed
+        start_then_kill(
+            command, env, simulator, lambda: count(pg_engine, raw_work_orders) >= 7 * 10, "the first window to load"
+        )
         loaded_at_kill = count(pg_engine, raw_work_orders)
         assert loaded_at_kill == 7 * 10, "the kill must land between the two windows"
 

@@ -3,8 +3,6 @@ next run frees its pool slot and closes its run-log rows, and finishes the days.
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
 from datetime import date, timedelta
 from pathlib import Path
@@ -23,7 +21,7 @@ from fullbay_dagster_tests.defs.cli_runs import (
     local_home,
     materialize_range,
     only_run_and_pool_holders,
-    wait_for,
+    start_then_kill,
 )
 
 FIRST = date(2025, 3, 1)
@@ -44,16 +42,8 @@ def test_a_killed_endpoint_run_leaves_nothing_running(tmp_path: Path, pg_url: st
         settings = {"FULLBAY_ENDPOINTS": "customer_payments", "FULLBAY_MAX_IN_FLIGHT": "1", "FULLBAY_MIN_INTERVAL": "0"}
         env = cli_env(home, pg_url, simulator, **settings)
         command = materialize_range(FIRST, LAST)
-        cli = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
-            # a few one-day windows are loaded; slow Fullbay down for the next, then kill the run's process
-            wait_for(lambda: _days_loaded(pg_engine) >= 3, 240, "the first days to load")
-            simulator.configure(latency=3.0)
-            os.kill(cli.pid, signal.SIGKILL)
-            cli.wait(10)
-        finally:
-            if cli.poll() is None:
-                cli.kill()
+        # a few one-day windows are loaded; the next is still being fetched when the run is killed
+        start_then_kill(command, env, simulator, lambda: _days_loaded(pg_engine) >= 3, "the first days to load")
 
         loaded_at_kill = _days_loaded(pg_engine)
         assert loaded_at_kill < 10, "the kill must land before every day is loaded"

@@ -32,19 +32,8 @@ Run = Callable[..., ExecuteInProcessResult]
 
 
 @pytest.fixture()
-def env(monkeypatch: pytest.MonkeyPatch, simulator: Simulator, pg_url: str) -> dict[str, str]:
-    values = {
-        "DATABASE_URL": pg_url,
-        "FULLBAY_API_KEY": TEST_KEY,
-        "FULLBAY_API_BASE_URL": simulator.url,
-        "FULLBAY_PUBLIC_IP": "127.0.0.1",
-        "FULLBAY_START_DATE": "2025-01-01",
-    }
-    for name in ("DB_HOST", "DB_NAME", "DB_USER", "DB_PASSWORD", "DB_PORT", "DB_SSLMODE", "SCHEDULE_EXPRESSION"):
-        monkeypatch.delenv(name, raising=False)
-    for name, value in values.items():
-        monkeypatch.setenv(name, value)
-    return values
+def env(project_env: dict[str, str]) -> dict[str, str]:
+    return project_env
 
 
 @pytest.fixture()

@@ -29,7 +29,9 @@ def test_no_two_launch_paths_call_fullbay_at_once(tmp_path: Path, pg_url: str, p
     home = local_home(tmp_path)
     with local_instance(home):  # creates Dagster's own SQLite storage once, before the runs race to
         pass
-    config = SimulatorConfig(api_key=TEST_KEY, invoices_per_day=12, page_size=5, expected_ip="127.0.0.1", latency=0.4)
+    # Slow enough that each run's Fullbay calls outlast the others' start-up (one
+    # process per run starts in 3-5 s on a busy machine): the runs must meet at the pool.
+    config = SimulatorConfig(api_key=TEST_KEY, invoices_per_day=12, page_size=5, expected_ip="127.0.0.1", latency=1.5)
     days = {
         "job": [DAY],
         "selection": [DAY + timedelta(days=1)],
