@@ -26,7 +26,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.common import ROOT, fresh_database, job_env, simulator_process
-from benchmarks.e2e import AS_OF, FIRST_DAY, warm
+from benchmarks.e2e import AS_OF, FIRST_DAY, cache_pages, warm
 
 _FRAME = re.compile(r"^(?P<function>[^ ]+) \((?P<path>[^:)]+)(?::\d+)?\)$")
 
@@ -85,10 +85,12 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
     first, last = FIRST_DAY, FIRST_DAY + timedelta(days=args.days - 1)
-    pages = -(-args.per_day * 7 // args.page_size) * 3
     with (
         simulator_process(
-            invoices_per_day=args.per_day, page_size=args.page_size, as_of=AS_OF, cache_size=pages + 64
+            invoices_per_day=args.per_day,
+            page_size=args.page_size,
+            as_of=AS_OF,
+            cache_size=cache_pages(args.days, args.per_day, args.page_size),
         ) as sim_url,
         fresh_database("profile_e2e", migrate_schema=False) as url,
         tempfile.TemporaryDirectory() as home,

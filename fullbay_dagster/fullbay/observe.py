@@ -27,7 +27,7 @@ _NAMES = {str: "string", int: "number", float: "number", bool: "boolean", type(N
 _NAMES[list] = "array"
 
 
-OBSERVE_ALL = 1000
+OBSERVE_ALL = 200
 OBSERVE_EVERY = 10
 
 

@@ -11,10 +11,11 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import Connection, Table
+from sqlalchemy import Connection, Engine, Table, event
 from sqlalchemy.dialects import postgresql, sqlite
 
 
@@ -108,24 +109,79 @@ def _json_values(row: dict[str, Any]) -> dict[str, Any]:
     return {k: json.loads(v) if isinstance(v, JsonText) else v for k, v in row.items()}
 
 
-def insert_new(connection: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
-    """Insert rows whose keys are not in ``table`` (the caller holds the partition lock)."""
+def insert_new(
+    connection: Connection, table: Table, rows: Sequence[dict[str, Any]], *, background: bool = False
+) -> None:
+    """Insert rows whose keys are not in ``table`` (the caller holds the partition lock).
+
+    ``background``: on PostgreSQL the COPY runs in a thread while the caller goes
+    on with work that needs no database (parsing and shaping the next batch), so
+    the server's work (JSONB parsing, compression, indexes) uses the other core.
+    The connection's next statement, commit or rollback waits for it first (see
+    ``_await_copy``), so statements still run in order, in the same transaction,
+    and a failed COPY fails the load at that point.
+    """
     if not rows:
         return
     if connection.dialect.name != "postgresql":
         connection.execute(table.insert(), [_json_values(row) for row in rows])
         return
+    await_copy(connection)
     columns = list(rows[0])
     buffer = io.StringIO()
     for first in range(0, len(rows), _COPY_BATCH):  # batches: the escaping copies stay small
         buffer.write(_copy_text(rows[first : first + _COPY_BATCH], columns))
+    size = buffer.tell()
     buffer.seek(0)
     names = ", ".join(f'"{column}"' for column in columns)
-    cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    statement = f'COPY "{table.name}" ({names}) FROM STDIN'
+    dbapi_connection = connection.connection.dbapi_connection
+    if not background:
+        _copy(dbapi_connection, statement, buffer, size)
+        return
+    _watch(connection.engine)
+    connection.info[_PENDING] = _COPIES.submit(_copy, dbapi_connection, statement, buffer, size)
+
+
+# One COPY at a time per connection; a few connections may load side by side.
+_COPIES = ThreadPoolExecutor(max_workers=4, thread_name_prefix="fullbay-copy")
+_PENDING = "fullbay_pending_copy"
+
+
+def _copy(dbapi_connection: Any, statement: str, buffer: io.StringIO, size: int) -> None:
+    cursor = dbapi_connection.cursor()
     try:
-        cursor.copy_expert(f'COPY "{table.name}" ({names}) FROM STDIN', buffer)
+        # One read of the whole buffer: psycopg2 takes the GIL for each read and sends
+        # without it, so a background COPY does not contend with the caller's thread.
+        cursor.copy_expert(statement, buffer, size=max(size, 8192))
     finally:
         cursor.close()
+
+
+def await_copy(connection: Connection) -> None:
+    """Wait for the connection's background COPY; raises what it raised."""
+    pending: Future[None] | None = connection.info.pop(_PENDING, None)
+    if pending is not None:
+        pending.result()
+
+
+def _await_quietly(connection: Connection) -> None:
+    """Before a rollback: the COPY must be off the wire; its error is not the one to report."""
+    pending: Future[None] | None = connection.info.pop(_PENDING, None)
+    if pending is not None:
+        pending.exception()
+
+
+def _await_before_execute(connection: Connection, *args: Any) -> None:
+    await_copy(connection)
+
+
+def _watch(engine: Engine) -> None:
+    """Make every statement, commit and rollback of ``engine`` wait for a background COPY."""
+    if not event.contains(engine, "before_execute", _await_before_execute):
+        event.listen(engine, "before_execute", _await_before_execute)
+        event.listen(engine, "commit", await_copy)
+        event.listen(engine, "rollback", _await_quietly)
 
 
 def upsert(

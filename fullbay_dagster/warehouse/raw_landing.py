@@ -63,7 +63,9 @@ def land_raw_day(
                     counts.duplicates += 1  # the same record on two pages: keep the later copy
                 latest[checked.key] = checked
             new, changed, unchanged = _sort_batch(connection, target, latest, outcome, fetched_at)
-            insert_new(connection, target.table, [target.row(c, day, now, fetched_at, run_id) for c in new])
+            # In the background: the next batch is read and checked while the server stores this one.
+            rows = [target.row(c, day, now, fetched_at, run_id) for c in new]
+            insert_new(connection, target.table, rows, background=True)
             upsert(
                 connection,
                 target.table,

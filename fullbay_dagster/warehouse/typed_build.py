@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from functools import cache
 from typing import Any
@@ -67,6 +68,7 @@ def build_day(
                 )
             )
         last_key = ""
+        lines: list[dict[str, Any]] = []  # the previous batch's, written once the next batch is read
         while True:
             batch = connection.execute(
                 select(raw.c.fullbay_id, raw.c.content_hash, raw.c.deleted_at)
@@ -77,7 +79,12 @@ def build_day(
             if not batch:
                 break
             last_key = batch[-1].fullbay_id
-            _build_batch(connection, shape, day, batch, zone, source, now, run_id, counts, observer)
+            todo, texts = _read_batch(connection, shape, batch, counts)
+            # The server stores the previous batch's lines while this one is shaped.
+            _write_lines(connection, shape, lines, background=True)
+            built = _shape_batch(shape, day, todo, texts, zone, source, now, run_id, observer)
+            lines = _write_batch(connection, shape, day, built, counts)
+        _write_lines(connection, shape, lines, background=False)
         counts.deleted = _mark_orphans(connection, shape, day, now)
         observed = _prefixed(shape.issue_prefix, observer.observed())
         record_schema(connection, observed, now, run_id, shape.mapped_columns)
@@ -116,18 +123,10 @@ def _prefixed(prefix: str, observed: Observed) -> Observed:
     return out
 
 
-def _build_batch(
-    connection: Connection,
-    shape: Shaping,
-    day: date,
-    batch: Sequence[Any],
-    zone: ZoneInfo,
-    source: str,
-    now: datetime,
-    run_id: str | None,
-    counts: LoadCounts,
-    observer: Observer,
-) -> None:
+def _read_batch(
+    connection: Connection, shape: Shaping, batch: Sequence[Any], counts: LoadCounts
+) -> tuple[dict[str, bool], Sequence[Any]]:
+    """The records of ``batch`` to rebuild (fullbay_id -> has a typed row already), and their raw text."""
     typed = shape.table
     current = {
         row.fullbay_id: row
@@ -137,7 +136,7 @@ def _build_batch(
             )
         )
     }
-    todo: dict[str, bool] = {}  # fullbay_id -> has a row already
+    todo: dict[str, bool] = {}
     for raw_row in batch:
         if raw_row.deleted_at is not None:
             continue  # handled as an orphan after the batches
@@ -148,17 +147,40 @@ def _build_batch(
         else:
             todo[raw_row.fullbay_id] = old is not None
     if not todo:
-        return
+        return todo, []
     raw = shape.landing.table
     texts = connection.execute(
         select(raw.c.fullbay_id, raw.c.content_hash, cast(raw.c.raw_data, Text)).where(
             *shape.landing.scope, raw.c.fullbay_id.in_(list(todo))
         )
     ).all()
-    rows: list[dict[str, Any]] = []
-    lines: list[dict[str, Any]] = []
-    bad: list[dict[str, Any]] = []
-    issues: dict[tuple[str, str], dict[str, Any]] = {}
+    return todo, texts
+
+
+@dataclass
+class _Built:
+    """One batch shaped into rows, with no database work yet."""
+
+    todo: dict[str, bool]  # fullbay_id -> has a typed row already (quarantined records removed)
+    keys: list[str]  # every record read, quarantined or not: their field issues are replaced
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    lines: list[dict[str, Any]] = field(default_factory=list)
+    bad: list[dict[str, Any]] = field(default_factory=list)
+    issues: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+
+
+def _shape_batch(
+    shape: Shaping,
+    day: date,
+    todo: dict[str, bool],
+    texts: Sequence[Any],
+    zone: ZoneInfo,
+    source: str,
+    now: datetime,
+    run_id: str | None,
+    observer: Observer,
+) -> _Built:
+    built = _Built(todo, [key for key, _, _ in texts])
     for key, digest, raw_text in texts:
         # The stored JSON holds no NaN or lone surrogate (the landing refused them):
         # orjson reads it as the standard library would (see jsonio), several times faster.
@@ -167,12 +189,12 @@ def _build_batch(
         try:
             normalised = shape.normalise(record, key, day, zone)
         except RecordError as exc:
-            bad.append(shape.landing.quarantine_row(record, day, str(exc), now, run_id))
+            built.bad.append(shape.landing.quarantine_row(record, day, str(exc), now, run_id))
             del todo[key]
             continue
         for issue in normalised.issues:
             path = shape.issue_prefix + issue.path
-            issues.setdefault(
+            built.issues.setdefault(
                 (key, path),
                 {
                     "fullbay_id": key,
@@ -185,20 +207,36 @@ def _build_batch(
                     "last_run_id": run_id,
                 },
             )
-        rows.append({**normalised.row, **shape.bookkeeping(digest, raw_text, now, run_id, source)})
-        lines.extend(normalised.lines)
-    _write_rows(connection, shape, rows, all_new=not any(todo.values()))
+        built.rows.append({**normalised.row, **shape.bookkeeping(digest, raw_text, now, run_id, source)})
+        built.lines.extend(normalised.lines)
+    return built
+
+
+def _write_batch(
+    connection: Connection, shape: Shaping, day: date, built: _Built, counts: LoadCounts
+) -> list[dict[str, Any]]:
+    """Everything of the batch but its new lines, which it returns (see ``_write_lines``)."""
+    todo = built.todo
+    if not todo and not built.bad:
+        return []
+    _write_rows(connection, shape, built.rows, all_new=not any(todo.values()))
     if shape.lines is not None:
         line_table = shape.lines
         for chunk in batches([key for key, existed in todo.items() if existed]):
             connection.execute(delete(line_table).where(line_table.c.fullbay_id.in_(chunk)))
-        insert_new(connection, line_table, lines)
-    _replace_issues(connection, shape, [key for key, _, _ in texts], list(issues.values()))
-    upsert(connection, quarantine, bad, ["partition_key", "record_hash"], keep=["first_seen_at"])
+    _replace_issues(connection, shape, built.keys, list(built.issues.values()))
+    upsert(connection, quarantine, built.bad, ["partition_key", "record_hash"], keep=["first_seen_at"])
     counts.inserted += sum(1 for existed in todo.values() if not existed)
     counts.updated += sum(1 for existed in todo.values() if existed)
-    counts.quarantined += len(bad)
-    counts.lines += len(lines)
+    counts.quarantined += len(built.bad)
+    counts.lines += len(built.lines)
+    return built.lines
+
+
+def _write_lines(connection: Connection, shape: Shaping, lines: list[dict[str, Any]], *, background: bool) -> None:
+    """A batch's new lines, after its typed rows (their foreign key) and old lines are written."""
+    if shape.lines is not None:
+        insert_new(connection, shape.lines, lines, background=background)
 
 
 def _replace_issues(connection: Connection, shape: Shaping, keys: list[str], rows: list[dict[str, Any]]) -> None:
