@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from operator import itemgetter
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from sqlalchemy import Connection, Engine, Table, event
 from sqlalchemy.dialects import postgresql, sqlite
@@ -118,7 +119,7 @@ def insert_new(
     on with work that needs no database (parsing and shaping the next batch), so
     the server's work (JSONB parsing, compression, indexes) uses the other core.
     The connection's next statement, commit or rollback waits for it first (see
-    ``_await_copy``), so statements still run in order, in the same transaction,
+    ``await_copy``), so statements still run in order, in the same transaction,
     and a failed COPY fails the load at that point.
     """
     if not rows:
@@ -140,12 +141,14 @@ def insert_new(
         _copy(dbapi_connection, statement, buffer, size)
         return
     _watch(connection.engine)
-    connection.info[_PENDING] = _COPIES.submit(_copy, dbapi_connection, statement, buffer, size)
+    _PENDING[connection] = _COPIES.submit(_copy, dbapi_connection, statement, buffer, size)
 
 
 # One COPY at a time per connection; a few connections may load side by side.
 _COPIES = ThreadPoolExecutor(max_workers=4, thread_name_prefix="fullbay-copy")
-_PENDING = "fullbay_pending_copy"
+# By SQLAlchemy connection, not in its ``info``: that needs a live connection, and a
+# rollback after the server dropped it must still wait for the COPY's thread.
+_PENDING: WeakKeyDictionary[Connection, Future[None]] = WeakKeyDictionary()
 
 
 def _copy(dbapi_connection: Any, statement: str, buffer: io.StringIO, size: int) -> None:
@@ -160,14 +163,14 @@ def _copy(dbapi_connection: Any, statement: str, buffer: io.StringIO, size: int)
 
 def await_copy(connection: Connection) -> None:
     """Wait for the connection's background COPY; raises what it raised."""
-    pending: Future[None] | None = connection.info.pop(_PENDING, None)
+    pending = _PENDING.pop(connection, None)
     if pending is not None:
         pending.result()
 
 
 def _await_quietly(connection: Connection) -> None:
     """Before a rollback: the COPY must be off the wire; its error is not the one to report."""
-    pending: Future[None] | None = connection.info.pop(_PENDING, None)
+    pending = _PENDING.pop(connection, None)
     if pending is not None:
         pending.exception()
 
