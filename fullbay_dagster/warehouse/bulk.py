@@ -16,6 +16,7 @@ from operator import itemgetter
 from typing import Any
 from weakref import WeakKeyDictionary
 
+import psycopg2.extensions
 from sqlalchemy import Connection, Engine, Table, event
 from sqlalchemy.dialects import postgresql, sqlite
 
@@ -129,19 +130,21 @@ def insert_new(
         return
     await_copy(connection)
     columns = list(rows[0])
-    buffer = io.StringIO()
-    for first in range(0, len(rows), _COPY_BATCH):  # batches: the escaping copies stay small
-        buffer.write(_copy_text(rows[first : first + _COPY_BATCH], columns))
-    size = buffer.tell()
-    buffer.seek(0)
+    dbapi_connection = connection.connection.dbapi_connection
+    codec = psycopg2.extensions.encodings[dbapi_connection.encoding]  # type: ignore[union-attr]
+    # Encoded batch by batch (the escaping copies stay small) into one bytes object:
+    # a StringIO of the whole text would hold up to 4 bytes a character.
+    data = b"".join(
+        _copy_text(rows[first : first + _COPY_BATCH], columns).encode(codec)
+        for first in range(0, len(rows), _COPY_BATCH)
+    )
     names = ", ".join(f'"{column}"' for column in columns)
     statement = f'COPY "{table.name}" ({names}) FROM STDIN'
-    dbapi_connection = connection.connection.dbapi_connection
     if not background:
-        _copy(dbapi_connection, statement, buffer, size)
+        _copy(dbapi_connection, statement, data)
         return
     _watch(connection.engine)
-    _PENDING[connection] = _COPIES.submit(_copy, dbapi_connection, statement, buffer, size)
+    _PENDING[connection] = _COPIES.submit(_copy, dbapi_connection, statement, data)
 
 
 # One COPY at a time per connection; a few connections may load side by side.
@@ -151,12 +154,12 @@ _COPIES = ThreadPoolExecutor(max_workers=4, thread_name_prefix="fullbay-copy")
 _PENDING: WeakKeyDictionary[Connection, Future[None]] = WeakKeyDictionary()
 
 
-def _copy(dbapi_connection: Any, statement: str, buffer: io.StringIO, size: int) -> None:
+def _copy(dbapi_connection: Any, statement: str, data: bytes) -> None:
     cursor = dbapi_connection.cursor()
     try:
         # One read of the whole buffer: psycopg2 takes the GIL for each read and sends
         # without it, so a background COPY does not contend with the caller's thread.
-        cursor.copy_expert(statement, buffer, size=max(size, 8192))
+        cursor.copy_expert(statement, io.BytesIO(data), size=max(len(data), 8192))
     finally:
         cursor.close()
 
