@@ -27,8 +27,8 @@ import psutil
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.common import BENCH_KEY, fresh_database, simulator_process
-from benchmarks.e2e import AS_OF, FIRST_DAY, cache_pages, warm
+from benchmarks.common import BENCH_KEY, fresh_database
+from benchmarks.e2e import FIRST_DAY, warm_simulator
 from fullbay_dagster.fullbay.client import FullbayClient, FullbayClientConfig
 from fullbay_dagster.fullbay.spool import fetch_range
 from fullbay_dagster.warehouse.engine import make_engine
@@ -72,16 +72,10 @@ def main(argv: list[str]) -> int:
     first, last = FIRST_DAY, FIRST_DAY + timedelta(days=args.days - 1)
     days = [first + timedelta(days=n) for n in range(args.days)]
     with (
-        simulator_process(
-            invoices_per_day=args.per_day,
-            page_size=args.page_size,
-            as_of=AS_OF,
-            cache_size=cache_pages(args.days, args.per_day, args.page_size),
-        ) as sim_url,
+        warm_simulator(args.days, args.per_day, args.page_size) as (sim_url, _),
         fresh_database("cpu_split") as url,
         tempfile.TemporaryDirectory() as spool_dir,
     ):
-        warm(sim_url, first, last)
         client = FullbayClient(FullbayClientConfig(api_key=BENCH_KEY, base_url=sim_url, public_ip="127.0.0.1"))
         spool = fetch_range(client, first, last, Path(spool_dir))
         engine = make_engine(url)

@@ -222,6 +222,16 @@ def cache_pages(days: int, per_day: int, page_size: int) -> int:
     return seven_day_pages + (per_day_pages + 1) * days + 64
 
 
+@contextmanager
+def warm_simulator(days: int, per_day: int, page_size: int) -> Iterator[tuple[str, int]]:
+    """The simulator in its own process, every page of ``days`` from FIRST_DAY cached
+    (see ``warm``); yields its URL and the invoices it holds."""
+    with simulator_process(
+        invoices_per_day=per_day, page_size=page_size, as_of=AS_OF, cache_size=cache_pages(days, per_day, page_size)
+    ) as sim_url:
+        yield sim_url, warm(sim_url, FIRST_DAY, FIRST_DAY + timedelta(days=days - 1))
+
+
 def serving_floor(sim_url: str, first: date, last: date, window_days: int = 7) -> tuple[float, int, int]:
     """Seconds for a plain ``requests`` loop to pull every (cached) page, without
     parsing them: what the simulator costs either side at most. Returns (seconds,
@@ -268,10 +278,7 @@ def run(
     python = ensure_dlt_venv(log)
     first, last = FIRST_DAY, FIRST_DAY + timedelta(days=days - 1)
     runs: list[Run] = []
-    with simulator_process(
-        invoices_per_day=per_day, page_size=page_size, as_of=AS_OF, cache_size=cache_pages(days, per_day, page_size)
-    ) as sim_url:
-        invoices = warm(sim_url, first, last)
+    with warm_simulator(days, per_day, page_size) as (sim_url, invoices):
         log(f"[e2e] simulator warm: {invoices:,} invoices in {days} days, pages of {page_size}")
         floor = serving_floor(sim_url, first, last)
         log(f"[e2e] simulator serving floor: {floor[1]} pages, {floor[2] / MIB:.0f} MiB in {floor[0]:.2f} s")
@@ -307,10 +314,7 @@ def run(
     scale: dict[int, Run] = {}
     scale_last = FIRST_DAY + timedelta(days=scale_days - 1)
     for size in scale_sizes if "scale" in only else ():
-        with simulator_process(
-            invoices_per_day=size, page_size=page_size, as_of=AS_OF, cache_size=cache_pages(scale_days, size, page_size)
-        ) as sim_url:
-            warm(sim_url, FIRST_DAY, scale_last)
+        with warm_simulator(scale_days, size, page_size) as (sim_url, _):
             scale[size] = run_project_cli(sim_url, FIRST_DAY, scale_last)
             log(f"[e2e] {scale_days} days x {size:,}: {scale[size].seconds:.1f} s, peak {scale[size].peak_mib:.0f} MiB")
 

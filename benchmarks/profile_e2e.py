@@ -25,8 +25,8 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.common import ROOT, fresh_database, job_env, simulator_process
-from benchmarks.e2e import AS_OF, FIRST_DAY, cache_pages, warm
+from benchmarks.common import ROOT, fresh_database, job_env
+from benchmarks.e2e import FIRST_DAY, warm_simulator
 
 _FRAME = re.compile(r"^(?P<function>[^ ]+) \((?P<path>[^:)]+)(?::\d+)?\)$")
 
@@ -86,16 +86,10 @@ def main(argv: list[str]) -> int:
     spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
     first, last = FIRST_DAY, FIRST_DAY + timedelta(days=args.days - 1)
     with (
-        simulator_process(
-            invoices_per_day=args.per_day,
-            page_size=args.page_size,
-            as_of=AS_OF,
-            cache_size=cache_pages(args.days, args.per_day, args.page_size),
-        ) as sim_url,
+        warm_simulator(args.days, args.per_day, args.page_size) as (sim_url, _),
         fresh_database("profile_e2e", migrate_schema=False) as url,
         tempfile.TemporaryDirectory() as home,
     ):
-        warm(sim_url, first, last)
         env = job_env(url, sim_url, first.isoformat())
         env["DAGSTER_HOME"] = home
         raw = args.raw or Path(home) / "stacks.txt"

@@ -83,7 +83,7 @@ def build_day(
             # The server stores the previous batch's lines while this one is shaped.
             _write_lines(connection, shape, lines, background=True)
             built = _shape_batch(shape, day, todo, texts, zone, source, now, run_id, observer)
-            lines = _write_batch(connection, shape, day, built, counts)
+            lines = _write_batch(connection, shape, built, counts)
         _write_lines(connection, shape, lines, background=False)
         counts.deleted = _mark_orphans(connection, shape, day, now)
         observed = _prefixed(shape.issue_prefix, observer.observed())
@@ -212,9 +212,7 @@ def _shape_batch(
     return built
 
 
-def _write_batch(
-    connection: Connection, shape: Shaping, day: date, built: _Built, counts: LoadCounts
-) -> list[dict[str, Any]]:
+def _write_batch(connection: Connection, shape: Shaping, built: _Built, counts: LoadCounts) -> list[dict[str, Any]]:
     """Everything of the batch but its new lines, which it returns (see ``_write_lines``)."""
     todo = built.todo
     if not todo and not built.bad:

@@ -7,6 +7,7 @@ whether the refused batch is the first or the last, raw or lines.
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import psycopg2
@@ -48,6 +49,22 @@ def _refuse(engine: Engine, table: str, fullbay_id: str) -> None:
         )
 
 
+def _raw_rows(count: int) -> list[dict[str, Any]]:
+    """Raw rows as the landing writes them (enough columns for the table's constraints)."""
+    return [
+        {
+            "fullbay_id": str(n),
+            "invoice_date": DAY,
+            "raw_data": {"primaryKey": str(n)},
+            "content_hash": "h",
+            "first_seen_at": T1,
+            "last_seen_at": T1,
+            "last_changed_at": T1,
+        }
+        for n in range(count)
+    ]
+
+
 @pytest.mark.parametrize("position", [0, -1], ids=["first-batch", "last-batch"])
 def test_a_refused_background_copy_fails_the_raw_load_and_commits_nothing(pg_engine: Engine, position: int) -> None:
     load_raw_day(pg_engine, DAY, invoices_for_day(5, DAY, 10, DAY), run_id="run-1", now=T1)
@@ -79,18 +96,7 @@ def test_a_refused_background_line_copy_fails_the_build_and_commits_nothing(pg_e
 
 
 def test_statements_after_a_background_copy_see_its_rows(pg_engine: Engine) -> None:
-    rows = [
-        {
-            "fullbay_id": str(n),
-            "invoice_date": DAY,
-            "raw_data": {"primaryKey": str(n)},
-            "content_hash": "h",
-            "first_seen_at": T1,
-            "last_seen_at": T1,
-            "last_changed_at": T1,
-        }
-        for n in range(3000)
-    ]
+    rows = _raw_rows(3000)
     with pg_engine.begin() as connection:
         insert_new(connection, raw_work_orders, rows, background=True)
         seen = connection.execute(select(func.count()).select_from(raw_work_orders)).scalar_one()
@@ -100,18 +106,7 @@ def test_statements_after_a_background_copy_see_its_rows(pg_engine: Engine) -> N
 
 
 def test_a_failure_of_the_caller_waits_for_the_copy_then_rolls_it_back(pg_engine: Engine) -> None:
-    rows = [
-        {
-            "fullbay_id": str(n),
-            "invoice_date": DAY,
-            "raw_data": {"primaryKey": str(n)},
-            "content_hash": "h",
-            "first_seen_at": T1,
-            "last_seen_at": T1,
-            "last_changed_at": T1,
-        }
-        for n in range(3000)
-    ]
+    rows = _raw_rows(3000)
     with pytest.raises(RuntimeError, match="shaping failed"), pg_engine.begin() as connection:
         insert_new(connection, raw_work_orders, rows, background=True)
         raise RuntimeError("shaping failed")
