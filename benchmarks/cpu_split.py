@@ -35,31 +35,28 @@ from fullbay_dagster.warehouse.engine import make_engine
 from fullbay_dagster.warehouse.loader import build_work_orders_day, load_raw_day
 
 
-def _cpu(processes: list[psutil.Process]) -> float:
-    total = 0.0
-    for process in processes:
-        try:
-            times = process.cpu_times()
-        except psutil.Error:  # a backend that ended
-            continue
-        total += times.user + times.system
-    return total
+def _cpu(process: psutil.Process) -> float:
+    try:
+        times = process.cpu_times()
+    except psutil.Error:  # a backend that ended
+        return 0.0
+    return times.user + times.system
 
 
-def _server_processes() -> list[psutil.Process]:
-    return [p for p in psutil.process_iter(["username"]) if p.info["username"] == "postgres"]
+def _server_cpu() -> dict[int, float]:
+    """CPU seconds so far of each PostgreSQL server process, by pid."""
+    return {p.pid: _cpu(p) for p in psutil.process_iter(["username"]) if p.info["username"] == "postgres"}
 
 
 def measure(name: str, days: list[date], step: Callable[[date], object]) -> str:
     me = psutil.Process()
-    server_before = {p.pid: _cpu([p]) for p in _server_processes()}
-    python_before = _cpu([me])
+    server_before, python_before = _server_cpu(), _cpu(me)
     started = time.perf_counter()
     for day in days:
         step(day)
     wall = time.perf_counter() - started
-    python = _cpu([me]) - python_before
-    server = sum(_cpu([p]) - server_before.get(p.pid, 0.0) for p in _server_processes())
+    python = _cpu(me) - python_before
+    server = sum(seconds - server_before.get(pid, 0.0) for pid, seconds in _server_cpu().items())
     return f"{name:6} wall {wall:6.2f} s   Python CPU {python:6.2f} s   PostgreSQL CPU {server:6.2f} s"
 
 

@@ -102,16 +102,7 @@ def raw_work_orders(
                     )
                     run_log.record_raw(day, counts)
                     rows = day_row_counts(engine, day)[_table_name("raw_work_orders")]
-                    context.add_asset_metadata(
-                        {
-                            "dagster/row_count": rows,
-                            "api_records": counts.processed,
-                            "duplicates_dropped": counts.duplicates,
-                            "quarantined": counts.quarantined,
-                            "stale_skipped": counts.stale,
-                        },
-                        partition_key=day.isoformat(),
-                    )
+                    context.add_asset_metadata(raw_day_metadata(rows, counts), partition_key=day.isoformat())
                     context.log.info(f"{day}: {counts.summary()}")
         finally:
             alerts.put_api_metrics(client.stats, "invoices", span(days))
@@ -305,6 +296,18 @@ def _summary_lines(engine: Any, days: list[date], rows: list[dict[str, Any]]) ->
         "ingestion_metadata": ", ".join(f"{r['partition_key']} {r['status']}" for r in rows),
     }
     return [f"{name} {span(days)}: {did.get(name, 'written')}; {held[name]} rows" for name in TABLES]
+
+
+def raw_day_metadata(rows: int, counts: loader.LoadCounts) -> dict[str, int]:
+    """A raw step's figures for one day's partition page, the same for every endpoint."""
+    return {
+        "dagster/row_count": rows,
+        "api_records": counts.processed,
+        "duplicates_dropped": counts.duplicates,
+        "quarantined": counts.quarantined,
+        "deleted": counts.deleted,
+        "stale_skipped": counts.stale,
+    }
 
 
 def open_run_log(context: AssetExecutionContext, engine: Any, days: list[date], endpoint: str, url: str) -> RunLog:

@@ -42,6 +42,7 @@ from fullbay_dagster.defs.assets import (
     ingestion_metadata,
     normalise_work_orders,
     open_run_log,
+    raw_day_metadata,
     raw_work_orders,
     recorded_failure,
 )
@@ -128,16 +129,8 @@ def _raw_asset(endpoint: Endpoint) -> AssetsDefinition:
                             engine, endpoint, day, records, run_id=context.run.run_id, fetched_at=spool.fetched_at
                         )
                         run_log.record_raw(day, counts)
-                        context.add_asset_metadata(
-                            {
-                                "dagster/row_count": count_live_records(engine, endpoint, day, day),
-                                "api_records": counts.processed,
-                                "duplicates_dropped": counts.duplicates,
-                                "quarantined": counts.quarantined,
-                                "deleted": counts.deleted,
-                            },
-                            partition_key=day.isoformat(),
-                        )
+                        rows = count_live_records(engine, endpoint, day, day)
+                        context.add_asset_metadata(raw_day_metadata(rows, counts), partition_key=day.isoformat())
                         context.log.info(f"{endpoint.name} {day}: {counts.summary()}")
             finally:
                 alerts.put_api_metrics(client.stats, endpoint.name, span(days))
