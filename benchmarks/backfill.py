@@ -110,7 +110,7 @@ def day_by_day(days: int, per_day: int, page_size: int, as_of: str) -> dict[str,
                     day = FIRST_DAY + timedelta(days=offset)
                     with tempfile.TemporaryDirectory() as spool_dir:
                         spooled = fetch_range(client, day, day, Path(spool_dir))
-                        loader.load_raw_day(engine, day, spooled.records(day), run_id="bench-daily")
+                        loader.load_raw_day(engine, day, spooled.checked(day), run_id="bench-daily")
                     loader.build_work_orders_day(engine, day, zone=zone, source="bench-daily")
             finally:
                 client.close()

@@ -78,7 +78,7 @@ def main(argv: list[str]) -> int:
         engine = make_engine(url)
         try:
             print(f"{args.days} days x {args.per_day} invoices")
-            print(measure("raw", days, lambda day: load_raw_day(engine, day, spool.records(day))))
+            print(measure("raw", days, lambda day: load_raw_day(engine, day, spool.checked(day))))
             zone = ZoneInfo("UTC")
             print(measure("build", days, lambda day: build_work_orders_day(engine, day, zone=zone, source="bench")))
         finally:

@@ -124,7 +124,7 @@ def _raw_asset(endpoint: Endpoint) -> AssetsDefinition:
                     spool = SpoolResult(Path(spool_dir))
                     for day in _fetched(context, config, client, endpoint, days, spool):
                         guard.check()
-                        records = spool.records(day)
+                        records = spool.checked(day)
                         counts = load_endpoint_raw_day(
                             engine, endpoint, day, records, run_id=context.run.run_id, fetched_at=spool.fetched_at
                         )

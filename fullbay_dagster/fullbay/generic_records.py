@@ -7,17 +7,20 @@ column is NULL there and a :class:`~fullbay_dagster.fullbay.records.FieldIssue`)
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
+from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from fullbay_dagster.fullbay.endpoints import Endpoint, Typed
+from fullbay_dagster.fullbay.endpoints import INVOICES, Endpoint, Typed
 from fullbay_dagster.fullbay.records import (
     Checked,
     FieldIssue,
     Fields,
     RecordError,
+    check_record,
     ident,
     parse_date,
     storable_json,
@@ -45,6 +48,14 @@ def check_endpoint_record(endpoint: Endpoint, record: Any, day: date) -> Checked
             raise RecordError(f"{endpoint.date_field} {dated} is not the requested day {day}")
     stored = storable_json(record)
     return Checked(key, stored, text_hash(stored))
+
+
+def record_check(endpoint: Endpoint) -> Callable[[Any, date], Checked]:
+    """How a record of ``endpoint`` is placed on a day (RecordError when it cannot be):
+    the spool checks with it as it writes, the raw landing whatever the spool did not."""
+    if endpoint.name == INVOICES.name:
+        return check_record
+    return partial(check_endpoint_record, endpoint)
 
 
 @dataclass(frozen=True)

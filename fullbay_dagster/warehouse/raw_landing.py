@@ -35,6 +35,8 @@ def land_raw_day(
 ) -> LoadCounts:
     """Land the API's complete answer of ``endpoint`` for ``day``.
 
+    ``records`` are the API's records, or :class:`Checked` ones (as
+    ``SpoolResult.checked`` gives them: checked with ``endpoint``'s check for ``day``).
     Records of that day that are in the table but not in ``records`` are marked
     deleted (not removed); one that comes back is revived. A record that cannot be
     placed goes to ``fullbay_quarantine`` with the reason; the rest of the day
@@ -53,12 +55,15 @@ def land_raw_day(
         for batch in batches(records):
             latest: dict[str, Checked] = {}
             for record in batch:
-                try:
-                    checked = target.check(record, day)
-                except RecordError as exc:
-                    row = target.quarantine_row(record, day, str(exc), now, run_id)
-                    bad[row["record_hash"]] = row
-                    continue
+                if type(record) is Checked:  # checked by the spool, with this endpoint's check for this day
+                    checked = record
+                else:
+                    try:
+                        checked = target.check(record, day)
+                    except RecordError as exc:
+                        row = target.quarantine_row(record, day, str(exc), now, run_id)
+                        bad[row["record_hash"]] = row
+                        continue
                 if checked.key in outcome or checked.key in latest:
                     counts.duplicates += 1  # the same record on two pages: keep the later copy
                 latest[checked.key] = checked

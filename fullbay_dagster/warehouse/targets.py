@@ -17,7 +17,7 @@ import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
-from functools import cached_property, partial
+from functools import cached_property
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -25,8 +25,8 @@ from sqlalchemy import ColumnElement, Table
 
 from fullbay_dagster.fullbay.endpoints import INVOICES, Endpoint
 from fullbay_dagster.fullbay.fields import MAPPED
-from fullbay_dagster.fullbay.generic_records import NormalisedRecord, check_endpoint_record, normalise_record
-from fullbay_dagster.fullbay.records import Checked, check_record, normalise_invoice
+from fullbay_dagster.fullbay.generic_records import NormalisedRecord, normalise_record, record_check
+from fullbay_dagster.fullbay.records import Checked, normalise_invoice
 from fullbay_dagster.warehouse.bulk import JsonText
 from fullbay_dagster.warehouse.schema import (
     endpoint_line_tables,
@@ -166,9 +166,9 @@ def mapped_columns(endpoint: Endpoint) -> dict[str, str]:
 
 
 def landing(endpoint: Endpoint) -> Landing:
+    check = record_check(endpoint)
     if is_invoices(endpoint):
-        return Landing(endpoint, raw_work_orders, "invoice_date", {}, check_record, salted_quarantine=False)
-    check = partial(check_endpoint_record, endpoint)
+        return Landing(endpoint, raw_work_orders, "invoice_date", {}, check, salted_quarantine=False)
     return Landing(endpoint, raw_records, "record_date", {"endpoint": endpoint.name}, check, salted_quarantine=True)
 
 
