@@ -82,8 +82,15 @@ NUMBER_TEXT = st.text(alphabet="0123456789.,-+eE_ ", max_size=16) | st.decimals(
 @example(1e-05)
 @example(123.45678)
 @example("999999999999.9999")
+@example(-0.0)
+@example(0.0)
+@example("-0.0")
+@example(float("nan"))
 def test_decimal_fast_path_is_exact(value: Any) -> None:
+    # Twice, under two names: the second call may come from the parsed values kept,
+    # and must give the same value (the sign of a zero too) or the error naming its field.
     assert outcome(decimal, value, "amount") == outcome(reference_decimal, value, "amount")
+    assert outcome(decimal, value, "Parts[0].cost") == outcome(reference_decimal, value, "Parts[0].cost")
 
 
 STAMP_TEXT = st.datetimes().map(lambda d: d.isoformat(sep=" ", timespec="seconds")) | st.text(
