@@ -66,19 +66,21 @@ class SpoolResult:
     def checked(self, day: date) -> Iterator[Checked | Any]:
         """What the raw landing takes: each record of ``day`` as a :class:`Checked`,
         or as it came where the check refused it."""
-        with self.path(day).open("rb", buffering=_BUFFER) as handle:
-            for line in handle:
-                if line[:1] == _CHECKED:
-                    key, digest, text = _fields(line)
-                    yield Checked(orjson.loads(key), text.decode(), digest.decode())
-                else:
-                    yield parse_record(line)
+        for line in self._lines(day):
+            if line[:1] == _CHECKED:
+                key, digest, text = _fields(line)
+                yield Checked(orjson.loads(key), text.decode(), digest.decode())
+            else:
+                yield parse_record(line)
 
     def records(self, day: date) -> Iterator[Any]:
         """Each record of ``day``, parsed (its keys sorted where it was checked)."""
+        for line in self._lines(day):
+            yield parse_record(_fields(line)[2] if line[:1] == _CHECKED else line)
+
+    def _lines(self, day: date) -> Iterator[bytes]:
         with self.path(day).open("rb", buffering=_BUFFER) as handle:
-            for line in handle:
-                yield parse_record(_fields(line)[2] if line[:1] == _CHECKED else line)
+            yield from handle
 
 
 # A checked record's line: this mark (no JSON text starts with it), the key as a JSON

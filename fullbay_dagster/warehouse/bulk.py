@@ -29,8 +29,19 @@ class JsonText(str):
 _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
 
+def _json_text(value: Any) -> str:
+    """A JSON column's text for JSONB. orjson is ~25x faster than ``json.dumps`` on the
+    small lists and objects of typed rows (a labor line's technicians), and PostgreSQL
+    reads both texts as the same JSONB value; only ``json`` writes integers beyond 64
+    bits. No NaN gets here: the raw landing refused records holding one."""
+    try:
+        return orjson.dumps(value).decode()
+    except orjson.JSONEncodeError:
+        return json.dumps(value, ensure_ascii=False, allow_nan=False)
+
+
 def _json_field(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, allow_nan=False).translate(_COPY_ESCAPES)
+    return _json_text(value).translate(_COPY_ESCAPES)
 
 
 def _text_field(value: str) -> str:
@@ -66,17 +77,6 @@ _COPY_BATCH = 2000  # rows escaped at once
 _FIELD_END, _ROW_END, _NULL = "\x00", "\x01", "\x02"
 _ESCAPES = (("\\", "\\\\"), ("\t", "\\t"), ("\n", "\\n"), ("\r", "\\r"))
 _SYNTAX = ((_FIELD_END, "\t"), (_ROW_END, "\n"), (_NULL, "\\N"))
-
-
-def _json_text(value: Any) -> str:
-    """A JSON column's text for JSONB. orjson is ~25x faster than ``json.dumps`` on the
-    small lists and objects of typed rows (a labor line's technicians), and PostgreSQL
-    reads both texts as the same JSONB value; only ``json`` writes integers beyond 64
-    bits. No NaN gets here: the raw landing refused records holding one."""
-    try:
-        return orjson.dumps(value).decode()
-    except orjson.JSONEncodeError:
-        return json.dumps(value, ensure_ascii=False, allow_nan=False)
 
 
 # Unescaped forms of the non-text fields (the batch's escapes apply to them).
