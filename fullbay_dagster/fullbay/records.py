@@ -540,7 +540,9 @@ def storable_json(record: dict[str, Any]) -> str:
     try:
         dumped = canonical_json(record)
     except ValueError:
-        raise RecordError("contains NaN or Infinity, which JSON cannot carry") from None
+        raise RecordError(
+            "contains NaN, Infinity or a number beyond a double's range (e.g. 1e400), which JSON cannot carry"
+        ) from None
     if "\\u0000" in dumped and _JSON_NUL.search(dumped):
         raise RecordError("contains a NUL character, which PostgreSQL cannot store")
     if not dumped.isascii():

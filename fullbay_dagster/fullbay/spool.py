@@ -32,7 +32,7 @@ from fullbay_dagster.fullbay.endpoints import INVOICES, Endpoint
 from fullbay_dagster.fullbay.errors import FullbayInconsistentWindowError, FullbayRepeatsError, FullbayTransientError
 from fullbay_dagster.fullbay.generic_records import record_check
 from fullbay_dagster.fullbay.jsonio import StrictRecord, dump_record, parse_record
-from fullbay_dagster.fullbay.records import Checked, RecordError
+from fullbay_dagster.fullbay.records import Checked, RecordError, parse_date
 from fullbay_dagster.fullbay.windows import date_windows, days_in
 
 _DISK_FULL = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT}
@@ -231,7 +231,8 @@ def _write_window(
 
 
 def _record_day(record: Any, date_field: str = "invoiceDate") -> date | None:
+    """The day the record's check will read (``parse_date``), so that both agree."""
     try:
-        return date.fromisoformat(str(record.get(date_field))[:10])
-    except (AttributeError, ValueError):
+        return parse_date(record.get(date_field), date_field)
+    except (AttributeError, RecordError):
         return None

@@ -67,7 +67,7 @@ def land_raw_day(
                 if checked.key in outcome or checked.key in latest:
                     counts.duplicates += 1  # the same record on two pages: keep the later copy
                 latest[checked.key] = checked
-            new, changed, unchanged = _sort_batch(connection, target, latest, outcome, fetched_at)
+            new, changed, unchanged = _sort_batch(connection, target, day, latest, outcome, fetched_at)
             # In the background: the next batch is read and checked while the server stores this one.
             rows = [target.row(c, day, now, fetched_at, run_id) for c in new]
             insert_new(connection, target.table, rows, background=True)
@@ -98,18 +98,25 @@ def _mark(connection: Connection, target: Landing, ids: list[str], values: dict[
 def _sort_batch(
     connection: Connection,
     target: Landing,
+    day: date,
     latest: dict[str, Checked],
     outcome: dict[str, str],
     fetched_at: datetime,
 ) -> tuple[list[Checked], list[Checked], list[str]]:
-    """Split a batch into new rows, changed rows and unchanged keys; records ``outcome``."""
+    """Split a batch into new rows, changed rows and unchanged keys; records ``outcome``.
+    A row of another day is changed even when its content is not: an endpoint without
+    a date field dates its records by the day that lists them."""
     table = target.table
     existing = {
         row.fullbay_id: row
         for row in connection.execute(
-            select(table.c.fullbay_id, table.c.content_hash, table.c.deleted_at, table.c.fetched_at).where(
-                *target.scope, table.c.fullbay_id.in_(list(latest))
-            )
+            select(
+                table.c.fullbay_id,
+                table.c.content_hash,
+                table.c.deleted_at,
+                table.c.fetched_at,
+                table.c[target.date_column].label("day"),
+            ).where(*target.scope, table.c.fullbay_id.in_(list(latest)))
         )
     }
     new: list[Checked] = []
@@ -120,7 +127,7 @@ def _sort_batch(
         if old is not None and old.fetched_at is not None and old.fetched_at > fetched_at:
             outcome.setdefault(key, "stale")  # a later answer has landed already: keep it
             continue
-        if old is not None and old.content_hash == checked.digest and old.deleted_at is None:
+        if old is not None and old.content_hash == checked.digest and old.deleted_at is None and old.day == day:
             if key not in outcome:
                 outcome[key] = "unchanged"
                 unchanged.append(key)

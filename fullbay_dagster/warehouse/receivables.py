@@ -17,10 +17,11 @@ from typing import Any
 from sqlalchemy import Engine, case, delete, func, select
 
 from fullbay_dagster.warehouse.bulk import insert_new
-from fullbay_dagster.warehouse.schema import endpoint_tables, receivables, work_orders
+from fullbay_dagster.warehouse.schema import endpoint_tables, fitted, receivables, work_orders
 
 BUCKETS = ("current", "1-30", "31-60", "61-90", "90+")
 _COLUMNS = dict(zip(BUCKETS, ("current", "days_1_30", "days_31_60", "days_61_90", "days_90_plus"), strict=True))
+_KEY = receivables.c.customer_key  # customer_id, or name:<title> cut to fit
 
 
 @dataclass(frozen=True)
@@ -101,7 +102,7 @@ def store(engine: Engine, as_of: date, rows: list[CustomerReceivable], now: date
             receivables,
             [
                 {
-                    "customer_key": r.customer_id or f"name:{r.customer_name or ''}",
+                    "customer_key": r.customer_id or fitted(f"name:{r.customer_name or ''}", _KEY),
                     "customer_id": r.customer_id,
                     "customer_name": r.customer_name,
                     **{_COLUMNS[b]: r.buckets[b] for b in BUCKETS},

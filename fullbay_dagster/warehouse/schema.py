@@ -3,6 +3,7 @@ and evolve them; this module is what the loaders and the autogenerate diff read.
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime
 from typing import Any
 
@@ -53,6 +54,17 @@ class Timestamp(TypeDecorator[datetime]):
         if value is not None and value.tzinfo is None:
             return value.replace(tzinfo=UTC)
         return value
+
+
+def fitted(value: str, column: Column[Any]) -> str:
+    """``value`` as a key of ``column``: cut to its width where the API makes it longer
+    (an unknown field's name, a customer's title), ending in a digest of the whole so
+    that two long values stay two rows. A failed write would stop the day's load."""
+    limit = column.type.length  # type: ignore[attr-defined]
+    if len(value) <= limit:
+        return value
+    digest = hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+    return f"{value[: limit - 18]}…#{digest}"
 
 
 raw_work_orders = Table(

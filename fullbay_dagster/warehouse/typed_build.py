@@ -30,7 +30,7 @@ from fullbay_dagster.fullbay.records import RecordError
 from fullbay_dagster.warehouse import targets
 from fullbay_dagster.warehouse.bulk import insert_new, upsert
 from fullbay_dagster.warehouse.day_load import BATCH_SIZE, LoadCounts, batches, lock_partition
-from fullbay_dagster.warehouse.schema import field_issues, quarantine, schema_fields
+from fullbay_dagster.warehouse.schema import field_issues, fitted, quarantine, schema_fields
 from fullbay_dagster.warehouse.targets import Shaping, shaping
 
 _UTC = ZoneInfo("UTC")
@@ -79,7 +79,7 @@ def build_day(
             if not batch:
                 break
             last_key = batch[-1].fullbay_id
-            todo, texts = _read_batch(connection, shape, batch, counts)
+            todo, texts = _read_batch(connection, shape, day, batch, counts)
             # The server stores the previous batch's lines while this one is shaped.
             _write_lines(connection, shape, lines, background=True)
             built = _shape_batch(shape, day, todo, texts, zone, source, now, run_id, observer)
@@ -124,16 +124,17 @@ def _prefixed(prefix: str, observed: Observed) -> Observed:
 
 
 def _read_batch(
-    connection: Connection, shape: Shaping, batch: Sequence[Any], counts: LoadCounts
+    connection: Connection, shape: Shaping, day: date, batch: Sequence[Any], counts: LoadCounts
 ) -> tuple[dict[str, bool], Sequence[Any]]:
-    """The records of ``batch`` to rebuild (fullbay_id -> has a typed row already), and their raw text."""
+    """The records of ``batch`` to rebuild (fullbay_id -> has a typed row already), and
+    their raw text. A row built on another day is rebuilt: its raw row moved here."""
     typed = shape.table
     current = {
         row.fullbay_id: row
         for row in connection.execute(
-            select(typed.c.fullbay_id, typed.c.content_hash, typed.c.deleted_at).where(
-                typed.c.fullbay_id.in_([r.fullbay_id for r in batch])
-            )
+            select(
+                typed.c.fullbay_id, typed.c.content_hash, typed.c.deleted_at, typed.c[shape.date_column].label("day")
+            ).where(typed.c.fullbay_id.in_([r.fullbay_id for r in batch]))
         )
     }
     todo: dict[str, bool] = {}
@@ -142,7 +143,7 @@ def _read_batch(
             continue  # handled as an orphan after the batches
         counts.processed += 1
         old = current.get(raw_row.fullbay_id)
-        if old is not None and old.content_hash == raw_row.content_hash and old.deleted_at is None:
+        if old is not None and old.content_hash == raw_row.content_hash and old.deleted_at is None and old.day == day:
             counts.unchanged += 1
         else:
             todo[raw_row.fullbay_id] = old is not None
@@ -309,7 +310,8 @@ def record_schema(
         connection.execute(text("SELECT pg_advisory_xact_lock(hashtext('fullbay:schema_fields'))"))
     by_path: dict[str, dict[str, int]] = {}
     for (path, kind), count in observed.items():
-        by_path.setdefault(path, {})[kind] = by_path.get(path, {}).get(kind, 0) + count
+        kinds = by_path.setdefault(fitted(path, schema_fields.c.field_path), {})
+        kinds[kind] = kinds.get(kind, 0) + count
     stored = {
         row.field_path: row
         for row in connection.execute(
