@@ -103,8 +103,8 @@ def summary(database_url: str) -> str:
 
 
 def serve_ui(port: int, env: dict[str, str]) -> int:
-    """`dagster dev` until Ctrl+C. The terminal sends Ctrl+C to both processes:
-    dagster dev shuts itself down, and we wait for it instead of dying mid-call."""
+    """`dg dev` until Ctrl+C. The terminal sends Ctrl+C to both processes:
+    dg dev shuts itself down, and we wait for it instead of dying mid-call."""
     # `dg dev` (Dagster's CLI for projects; `dagster dev` is superseded) reads pyproject.toml's [tool.dg]
     command = [str(Path(sys.executable).with_name("dg")), "dev", "--host", "127.0.0.1", "--port", str(port)]
     env = {**env, "VIRTUAL_ENV": str(Path(sys.executable).parent.parent)}  # the project's venv: dg checks it
@@ -125,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--days", type=int, default=7, help="how many recent complete days to load")
     parser.add_argument("--invoices-per-day", type=int, default=40)
     parser.add_argument("--home", type=Path, default=PROJECT_ROOT / ".demo", help="where the demo keeps its state")
-    parser.add_argument("--ui", action="store_true", help="then start `dagster dev` on the demo instance")
+    parser.add_argument("--ui", action="store_true", help="then start the UI (`dg dev`) on the demo instance")
     parser.add_argument("--port", type=int, default=3000, help="the UI's port (with --ui)")
     args = parser.parse_args(argv)
     if args.days < 1:

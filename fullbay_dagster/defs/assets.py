@@ -88,8 +88,8 @@ def raw_work_orders(
     run_log = open_run_log(context, engine, days, "invoices", f"{fullbay.base_url.rstrip('/')}/{INVOICES_ENDPOINT}")
     guard = RunGuard.for_context(context)
     context.log.info(f"Fetching {len(days)} day(s) {span(days)} into {warehouse.describe()}")
-    tuning = config.resolved()
     with recorded_failure(context, run_log, days):
+        tuning = config.resolved()  # a bad FULLBAY_* value fails the run-log rows with its message
         client = fullbay.get_client(context.log, config)
         try:
             with closing(client), tempfile.TemporaryDirectory() as spool_dir:
@@ -366,8 +366,17 @@ def _fetched_days(
     except FullbayPermanentError:
         raise
     except FullbayError as exc:
-        context.log.warning(f"Fetching failed ({exc}); asking Dagster to retry the step.")
-        raise RetryRequested(
-            max_retries=tuning.get("step_retries", DEFAULT_STEP_RETRIES),
-            seconds_to_wait=tuning.get("step_retry_wait", DEFAULT_STEP_RETRY_WAIT),
-        ) from exc
+        retry = step_retry(context, tuning, f"Fetching failed ({exc})")
+        if retry is None:
+            raise
+        raise retry from exc
+
+
+def step_retry(context: AssetExecutionContext, tuning: dict[str, Any], what: str) -> RetryRequested | None:
+    """Dagster's retry of the step after a pause (``step_retries``, ``step_retry_wait``);
+    None when retries are off (0), so the step fails with the error itself."""
+    retries = tuning.get("step_retries", DEFAULT_STEP_RETRIES)
+    if not retries:
+        return None
+    context.log.warning(f"{what}; asking Dagster to retry the step.")
+    return RetryRequested(max_retries=retries, seconds_to_wait=tuning.get("step_retry_wait", DEFAULT_STEP_RETRY_WAIT))

@@ -29,14 +29,11 @@ from dagster import (
     Failure,
     MaterializeResult,
     MetadataValue,
-    RetryRequested,
     asset,
     multi_asset,
 )
 
 from fullbay_dagster.defs.assets import (
-    DEFAULT_STEP_RETRIES,
-    DEFAULT_STEP_RETRY_WAIT,
     FULLBAY_POOL,
     fullbay_invoices_api,
     ingestion_metadata,
@@ -45,6 +42,7 @@ from fullbay_dagster.defs.assets import (
     raw_day_metadata,
     raw_work_orders,
     recorded_failure,
+    step_retry,
 )
 from fullbay_dagster.defs.checks import endpoint_checks, fullbay_checks
 from fullbay_dagster.defs.environment import SETTINGS
@@ -170,12 +168,10 @@ def _fetched(
     except FullbayPermanentError:
         raise
     except FullbayError as exc:
-        tuning = config.resolved()
-        context.log.warning(f"Fetching {endpoint.php} failed ({exc}); asking Dagster to retry the step.")
-        raise RetryRequested(
-            max_retries=tuning.get("step_retries", DEFAULT_STEP_RETRIES),
-            seconds_to_wait=tuning.get("step_retry_wait", DEFAULT_STEP_RETRY_WAIT),
-        ) from exc
+        retry = step_retry(context, config.resolved(), f"Fetching {endpoint.php} failed ({exc})")
+        if retry is None:
+            raise
+        raise retry from exc
 
 
 def _table_spec(endpoint: Endpoint, key: str, table: Any, raw: AssetsDefinition) -> AssetSpec:

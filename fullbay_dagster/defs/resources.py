@@ -15,8 +15,10 @@ from fullbay_dagster.aws.secrets import API_KEY_FIELD, DB_PASSWORD_FIELD, provid
 from fullbay_dagster.defs.runs import release_dead_runs
 from fullbay_dagster.defs.settings import ClientTuning, Settings
 from fullbay_dagster.fullbay.client import (
+    DEFAULT_AUTH_FAIL_PATTERN,
     DEFAULT_BASE_URL,
     DEFAULT_IP_ECHO_URL,
+    DEFAULT_REQUEST_FAIL_PATTERN,
     ClientStats,
     FullbayClient,
     FullbayClientConfig,
@@ -56,6 +58,14 @@ class FullbayAPIResource(ConfigurableResource):
     )
     ip_echo_url: str = Field(default=DEFAULT_IP_ECHO_URL, description="where to detect the public IP")
     token_timezone: str = Field(default="UTC", description="timezone of the token's 'today'")
+    auth_fail_pattern: str = Field(
+        default=DEFAULT_AUTH_FAIL_PATTERN,
+        description="FULLBAY_AUTH_FAIL_PATTERN: a FAIL message matching it is a bad key or IP (no retry)",
+    )
+    request_fail_pattern: str = Field(
+        default=DEFAULT_REQUEST_FAIL_PATTERN,
+        description="FULLBAY_REQUEST_FAIL_PATTERN: a FAIL message matching it is a bad request (no retry)",
+    )
 
     def client_config(self, api_key: str, tuning: ClientTuning | None = None) -> FullbayClientConfig:
         """Where to call comes from here, how to pace and wait from ``tuning`` (run config,
@@ -66,6 +76,8 @@ class FullbayAPIResource(ConfigurableResource):
             public_ip=self.public_ip,
             ip_echo_url=self.ip_echo_url,
             token_timezone=self.token_timezone,
+            auth_fail_pattern=self.auth_fail_pattern,
+            request_fail_pattern=self.request_fail_pattern,
             **(tuning or ClientTuning()).client_kwargs(),
         )
 
@@ -229,6 +241,8 @@ _FULLBAY = {
     "public_ip": "FULLBAY_PUBLIC_IP",
     "ip_echo_url": "FULLBAY_IP_ECHO_URL",
     "token_timezone": "FULLBAY_TOKEN_TIMEZONE",
+    "auth_fail_pattern": "FULLBAY_AUTH_FAIL_PATTERN",
+    "request_fail_pattern": "FULLBAY_REQUEST_FAIL_PATTERN",
 }
 _WAREHOUSE = {
     **_AWS,

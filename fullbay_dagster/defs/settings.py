@@ -15,17 +15,19 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import Any, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dagster import Config
 from pydantic import Field
+from pydantic.fields import FieldInfo
 
 from fullbay_dagster.fullbay.endpoints import ENDPOINTS, ENDPOINTS_SETTING, Endpoint, selected_endpoints
 
 DEFAULT_START_DATE = "2024-01-01"
 DEFAULT_SCHEDULE = "rate(1 day)"
 DEPLOYED_ENVIRONMENTS = ("prod", "production", "staging")
+_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 _AWS_DAYS = {"1": "SUN", "2": "MON", "3": "TUE", "4": "WED", "5": "THU", "6": "FRI", "7": "SAT"}
 _RATE_UNITS = {
     "minute": "minutes",
@@ -49,6 +51,7 @@ class Settings:
     cron_schedule: str
     repull_days: int
     freshness_hour: int
+    log_level: str = "INFO"
     #: FULLBAY_ENDPOINTS with the date fields of FULLBAY_DATE_FIELDS, in their documented order
     endpoints: tuple[Endpoint, ...] = tuple(ENDPOINTS.values())
 
@@ -122,6 +125,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     repull = env.get("FULLBAY_REPULL_DAYS") or "2"
     if not repull.isdigit() or int(repull) > 60:
         raise SettingsError(f"FULLBAY_REPULL_DAYS {repull!r} must be a whole number from 0 to 60")
+    log_level = (env.get("LOG_LEVEL") or "INFO").upper()
+    if log_level not in _LOG_LEVELS:
+        raise SettingsError(f"LOG_LEVEL {env.get('LOG_LEVEL')!r} must be one of {', '.join(_LOG_LEVELS)}")
     freshness = env.get("FULLBAY_FRESHNESS_HOUR") or "9"
     if not freshness.isdigit() or int(freshness) > 23:
         raise SettingsError(f"FULLBAY_FRESHNESS_HOUR {freshness!r} must be an hour from 0 to 23 (shop time)")
@@ -133,6 +139,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         cron_schedule=to_cron(env.get("SCHEDULE_EXPRESSION") or DEFAULT_SCHEDULE),
         repull_days=int(repull),
         freshness_hour=int(freshness),
+        log_level=log_level,
     )
 
 
@@ -170,7 +177,9 @@ class ClientTuning(Config):
     slow_factor: float | None = Field(
         default=None, gt=1, description="an answer this many times slower than usual counts as pushback (4)"
     )
-    max_in_flight: int | None = Field(default=None, ge=1, description="calls (7-day windows) in flight at once")
+    max_in_flight: int | None = Field(
+        default=None, ge=1, description="calls in flight at once: pages of a window ahead, windows side by side (2)"
+    )
     step_retries: int | None = Field(default=None, ge=0, description="Dagster retries of the fetch step (default 3)")
     step_retry_wait: float | None = Field(default=None, ge=0, description="seconds before such a retry (default 60)")
 
@@ -189,7 +198,9 @@ class ClientTuning(Config):
                 try:
                     value = type(self).model_validate({name: raw}).model_dump()[name]
                 except ValueError:
-                    raise SettingsError(f"{self.env_name(name)} {raw!r}: {info.description}") from None
+                    raise SettingsError(
+                        f"{self.env_name(name)} {raw!r} must be {_rule(info)}: {info.description}"
+                    ) from None
             if value is not None:
                 values[name] = value
         return values
@@ -197,3 +208,11 @@ class ClientTuning(Config):
     def client_kwargs(self, env: Mapping[str, str] | None = None) -> dict[str, Any]:
         """What goes into ``FullbayClientConfig`` (the step_* fields are Dagster's)."""
         return {k: v for k, v in self.resolved(env).items() if not k.startswith("step_")}
+
+
+def _rule(info: FieldInfo) -> str:
+    """What a tuning field accepts, in words: e.g. "a whole number >= 1"."""
+    kind = "a whole number" if int in get_args(info.annotation) else "a number"
+    bounds = [f"> {m.gt}" for m in info.metadata if getattr(m, "gt", None) is not None]
+    bounds += [f">= {m.ge}" for m in info.metadata if getattr(m, "ge", None) is not None]
+    return " ".join([kind, *bounds])

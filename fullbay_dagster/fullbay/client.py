@@ -21,6 +21,7 @@ from datetime import date, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, Protocol
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -54,7 +55,8 @@ DEFAULT_BASE_URL = "https://app.fullbay.com/services"
 DEFAULT_IP_ECHO_URL = "https://checkip.amazonaws.com"
 INVOICES_ENDPOINT = "getInvoices.php"
 # FAIL messages that no retry can fix. Fullbay's wording is undocumented, so the
-# patterns are configuration; these match the phrasing public clients report.
+# patterns are configuration (FULLBAY_AUTH_FAIL_PATTERN, FULLBAY_REQUEST_FAIL_PATTERN);
+# these defaults match the phrasing public clients report.
 DEFAULT_AUTH_FAIL_PATTERN = r"(?i)\bkey\b|token|\bip\b|authori[sz]|allow|permission|denied"
 DEFAULT_REQUEST_FAIL_PATTERN = r"(?i)date|range|exceed|page|parameter"
 _ENVELOPE_INTS = (
@@ -108,11 +110,30 @@ class FullbayClientConfig:
             _validate_ip(self.public_ip, "FULLBAY_PUBLIC_IP")
         for name in ("connect_timeout", "read_timeout", "total_deadline", "backoff_initial", "backoff_max"):
             if getattr(self, name) <= 0:
-                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
-        if self.max_attempts < 1 or self.max_in_flight < 1 or self.min_interval < 0:
-            raise ValueError("max_attempts and max_in_flight must be >= 1 and min_interval >= 0")
-        if self.max_interval < self.min_interval or self.slow_factor <= 1:
-            raise ValueError("max_interval must be >= min_interval and slow_factor > 1")
+                raise ValueError(f"{name} (FULLBAY_{name.upper()}) must be positive, got {getattr(self, name)}")
+        for name in ("max_attempts", "max_in_flight"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} (FULLBAY_{name.upper()}) must be at least 1, got {getattr(self, name)}")
+        if self.min_interval < 0:
+            raise ValueError(f"min_interval (FULLBAY_MIN_INTERVAL) must be >= 0, got {self.min_interval}")
+        if self.max_interval < self.min_interval:
+            raise ValueError(
+                f"max_interval (FULLBAY_MAX_INTERVAL, {self.max_interval:g}) must be at least min_interval "
+                f"(FULLBAY_MIN_INTERVAL, {self.min_interval:g}): raise the one or lower the other"
+            )
+        if self.slow_factor <= 1:
+            raise ValueError(f"slow_factor (FULLBAY_SLOW_FACTOR) must be more than 1, got {self.slow_factor}")
+        try:
+            ZoneInfo(self.token_timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"FULLBAY_TOKEN_TIMEZONE {self.token_timezone!r} is not an IANA timezone (e.g. UTC, America/Chicago)"
+            ) from None
+        for name in ("auth_fail_pattern", "request_fail_pattern"):
+            try:
+                re.compile(getattr(self, name))
+            except re.error as exc:
+                raise ValueError(f"FULLBAY_{name.upper()} is not a regular expression: {exc}") from None
         if not 1 <= self.window_days <= MAX_WINDOW_DAYS:
             raise ValueError(f"window_days must be between 1 and {MAX_WINDOW_DAYS}, got {self.window_days}")
 

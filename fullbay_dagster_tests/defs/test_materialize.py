@@ -338,12 +338,46 @@ def test_tuning_one_client_setting_per_run_keeps_the_credentials(
     assert count(engine, work_orders) == simulator.config.invoices_per_day
 
 
-def test_a_bad_tuning_variable_names_itself(run: Run, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("FULLBAY_READ_TIMEOUT", "soon")
+@pytest.mark.parametrize(
+    ("logger", "shown"),
+    [({}, False), ({"config": {"log_level": "INFO"}}, True), ({"config": {"log_level": "ERROR"}}, False)],
+)
+def test_a_run_that_names_the_console_logger_logs_at_its_level_else_at_log_level(
+    env: dict[str, str], capfd: pytest.CaptureFixture[str], logger: dict[str, object], shown: bool
+) -> None:
+    job = load_definitions({"LOG_LEVEL": "WARNING"}).resolve_job_def(JOB_NAME)
+    capfd.readouterr()
+    result = job.execute_in_process(
+        instance=DagsterInstance.ephemeral(),
+        tags=range_tags(DAY.isoformat(), DAY.isoformat()),
+        run_config={"loggers": {"console": logger}},
+    )
+    assert result.success
+    assert ("Fetching 1 day(s)" in capfd.readouterr().err) is shown
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "rule"),
+    [
+        ("FULLBAY_READ_TIMEOUT", "soon", "must be a number > 0"),
+        ("FULLBAY_MAX_IN_FLIGHT", "-1", "must be a whole number >= 1"),
+        ("FULLBAY_MIN_INTERVAL", "60", "must be at least min_interval (FULLBAY_MIN_INTERVAL, 60)"),
+        ("FULLBAY_TOKEN_TIMEZONE", "Mars/Base", "is not an IANA timezone"),
+        ("FULLBAY_AUTH_FAIL_PATTERN", "(key", "is not a regular expression"),
+    ],
+)
+def test_a_bad_tuning_variable_names_itself_and_fails_the_run_log(
+    run: Run, engine: Engine, monkeypatch: pytest.MonkeyPatch, variable: str, value: str, rule: str
+) -> None:
+    monkeypatch.setenv(variable, value)
     result = run(DAY, raise_on_error=False)
     assert not result.success
     [failure] = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
-    assert "FULLBAY_READ_TIMEOUT 'soon'" in str(failure.event_specific_data.error)
+    assert variable in str(failure.event_specific_data.error) and rule in str(failure.event_specific_data.error)
+    with engine.connect() as connection:
+        [row] = connection.execute(select(ingestion_metadata)).all()
+    # The day's row says why, instead of staying `running` for the next run to close.
+    assert row.status == "failed" and variable in row.error_message and rule in row.error_message, row.error_message
 
 
 def test_when_retries_run_out_the_run_log_keeps_the_real_cause(run: Run, engine: Engine, simulator: Simulator) -> None:

@@ -57,6 +57,7 @@ def test_defaults() -> None:
         ({"FULLBAY_START_DATE": "2024-13-01"}, "FULLBAY_START_DATE"),
         ({"FULLBAY_REPULL_DAYS": "-1"}, "FULLBAY_REPULL_DAYS"),
         ({"SCHEDULE_EXPRESSION": "cron(bad)"}, "SCHEDULE_EXPRESSION"),
+        ({"LOG_LEVEL": "verbose"}, "LOG_LEVEL 'verbose' must be one of DEBUG, INFO"),
     ],
 )
 def test_bad_settings_give_one_clear_message(env: dict[str, str], message: str) -> None:

@@ -227,6 +227,21 @@ def test_bad_key_fails_fast_without_retrying(simulator: Simulator) -> None:
     assert "wrong-key" not in str(caught.value)
 
 
+def test_fail_messages_are_classified_by_the_configured_patterns(simulator: Simulator) -> None:
+    """Fullbay's FAIL wording is undocumented: an account that sees "unavailable" for a
+    refused key makes it permanent (FULLBAY_AUTH_FAIL_PATTERN) instead of retried."""
+    client, _ = make_client(simulator, max_attempts=3, backoff_initial=0.01)
+    simulator.queue_faults("fail")
+    assert len(list(client.iter_invoices(DAY, DAY))) == simulator.config.invoices_per_day
+    assert len(simulator.requests()) > 1  # retried by default
+    client, _ = make_client(simulator, auth_fail_pattern="(?i)unavailable", max_attempts=3)
+    before = len(simulator.requests())
+    simulator.queue_faults("fail")
+    with pytest.raises(FullbayAuthError):
+        list(client.iter_invoices(DAY, DAY))
+    assert len(simulator.requests()) == before + 1
+
+
 def test_ip_not_allow_listed_fails_fast_and_names_the_ip(simulator: Simulator) -> None:
     client, _ = make_client(simulator, public_ip="203.0.113.50")
     with pytest.raises(FullbayAuthError, match=r"203\.0\.113\.50.*allow-list") as caught:
