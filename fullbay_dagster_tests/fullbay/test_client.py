@@ -5,10 +5,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
-import threading
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -26,6 +24,7 @@ from fullbay_dagster.fullbay.simulator import Simulator
 from fullbay_dagster.fullbay.spool import fetch_range
 from fullbay_dagster.fullbay.windows import date_windows
 from fullbay_dagster_tests.conftest import TEST_KEY
+from fullbay_dagster_tests.static_http import serving
 
 DAY = date(2025, 3, 12)
 
@@ -301,24 +300,8 @@ def test_urllib3_debug_lines_are_redacted(simulator: Simulator, caplog: pytest.L
 @pytest.fixture()
 def ip_echo() -> Iterator[tuple[str, list[str]]]:
     answers = ["127.0.0.1\n"]
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            body = answers[0].encode()
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/", answers
-    server.shutdown()
-    server.server_close()
+    with serving(lambda _: (200, "text/plain", answers[0].encode())) as url:
+        yield f"{url}/", answers
 
 
 def test_public_ip_is_detected_once_and_used_for_the_token(

@@ -10,10 +10,8 @@ import json
 import socket
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from datetime import date
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -22,6 +20,7 @@ from fullbay_dagster.fullbay.client import FullbayClient, FullbayClientConfig
 from fullbay_dagster.fullbay.errors import FullbayEndpointError
 from fullbay_dagster.fullbay.simulator import Simulator
 from fullbay_dagster_tests.conftest import TEST_KEY
+from fullbay_dagster_tests.static_http import Answer, serving
 
 DAY = date(2025, 3, 12)
 
@@ -39,35 +38,23 @@ def _closed_port() -> int:
         return int(sock.getsockname()[1])
 
 
-class _WebPage(BaseHTTPRequestHandler):
+class _WebPage:
     hits: list[str] = []
     status = 200
+    body = b"<!DOCTYPE html><html><body><h1>Welcome to our site</h1></body></html>"
 
-    def do_GET(self) -> None:
-        _WebPage.hits.append(self.path)
-        body = b"<!DOCTYPE html><html><body><h1>Welcome to our site</h1></body></html>"
-        self.send_response(_WebPage.status)
-        self.send_header("Content-Type", "text/html; charset=UTF-8")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
+    @classmethod
+    def answer(cls, path: str) -> Answer:
+        cls.hits.append(path)
+        return cls.status, "text/html; charset=UTF-8", cls.body
 
 
 @pytest.fixture()
 def web_page() -> Iterator[str]:
     """A real HTTP server that answers every request with a web page, as a site's front page does."""
     _WebPage.hits, _WebPage.status = [], 200
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _WebPage)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/services"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(_WebPage.answer) as url:
+        yield f"{url}/services"
 
 
 def test_an_unreachable_base_url_fails_after_one_confirming_try_naming_the_variable() -> None:

@@ -6,10 +6,8 @@ record of an endpoint without a date field follows the day that lists it."""
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -33,6 +31,7 @@ from fullbay_dagster.warehouse.schema import (
 )
 from fullbay_dagster.warehouse.schema import receivables as receivables_table
 from fullbay_dagster.warehouse.typed_build import build_day
+from fullbay_dagster_tests.static_http import Answer, serving
 
 DAY = date(2025, 3, 12)
 NOW = datetime(2025, 3, 20, 6, tzinfo=UTC)
@@ -44,35 +43,12 @@ def one_page_api() -> Iterator[tuple[str, list[dict[str, Any]]]]:
     """An HTTP server answering every call with one page of the records put in the list."""
     records: list[dict[str, Any]] = []
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            body = json.dumps(
-                {
-                    "status": "SUCCESS",
-                    "resultCount": len(records),
-                    "totalCount": len(records),
-                    "currentPage": 1,
-                    "totalPages": 1,
-                    "resultSet": records,
-                }
-            ).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+    def page(_: str) -> Answer:
+        envelope = {"status": "SUCCESS", "totalCount": len(records), "totalPages": 1, "resultSet": records}
+        return 200, "application/json", json.dumps({**envelope, "resultCount": len(records), "currentPage": 1}).encode()
 
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", records
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(page) as url:
+        yield url, records
 
 
 @pytest.mark.parametrize("spelling", [" 2025-03-12", "2025-03-12 ", "2025-03-12 00:00:00", "\t2025-03-12"])
