@@ -46,8 +46,9 @@ class LambdaRunLauncher(RunLauncher, ConfigurableClass):
 
     What it cannot do: terminate a run (Lambda has no way to stop an async
     invocation), or outlive Lambda's 15 minutes. ``check_run_worker_health``
-    reports runs older than the function's timeout as failed, so run monitoring
-    fails runs that Lambda killed.
+    reports a run as running until the function's timeout has passed, then as
+    failed, so run monitoring fails runs that Lambda killed and leaves the others.
+    ``timeout_seconds`` must be the function's ``Timeout``.
     """
 
     def __init__(
@@ -138,7 +139,9 @@ class LambdaRunLauncher(RunLauncher, ConfigurableClass):
                 f"The run has been executing for longer than the Lambda timeout ({self.timeout_seconds}s): "
                 "Lambda stopped it. Send long runs to ECS (tag fullbay/launcher=ecs).",
             )
-        return CheckRunHealthResult(WorkerStatus.UNKNOWN, "Lambda invocations cannot be inspected")
+        # Not UNKNOWN: Dagster's run monitoring fails every STARTED run whose worker is
+        # neither RUNNING nor SUCCESS, and Lambda cannot tell a live invocation apart.
+        return CheckRunHealthResult(WorkerStatus.RUNNING, "within the Lambda timeout (invocations cannot be inspected)")
 
 
 class RoutingRunLauncher(RunLauncher, ConfigurableClass):
@@ -187,9 +190,18 @@ class RoutingRunLauncher(RunLauncher, ConfigurableClass):
         target = run.tags.get(LAUNCHER_TAG, self.default)
         if target not in ("ecs", "lambda"):
             raise ValueError(f"Run tag {LAUNCHER_TAG}={target!r}: use 'ecs' or 'lambda'")
-        if target == "lambda" and self._lambda_config is None:
-            raise ValueError("This instance has no Lambda run launcher configured; use fullbay/launcher=ecs")
+        if target == "lambda" and not self._has_lambda():
+            raise ValueError(
+                "This instance has no Lambda run launcher configured (run_launcher.config.lambda.function_name, "
+                "FULLBAY_RUN_FUNCTION, is unset or empty); use fullbay/launcher=ecs"
+            )
         return target
+
+    def _has_lambda(self) -> bool:
+        """A stack deployed without the run function sets FULLBAY_RUN_FUNCTION to ''."""
+        if self._lambda_config is None:
+            return False
+        return bool(_resolve_sources(self._lambda_config, LambdaRunLauncher.config_type()).get("function_name"))
 
     def launcher(self, target: str) -> RunLauncher:
         if target not in self._launchers:

@@ -4,8 +4,9 @@ other endpoint's ``<endpoint>_checks``.
 They run after the normalise step (or alone, from the asset's Checks tab). A run
 may cover a range of days, and Dagster only ties a check result to a partition
 when the step has a single partition key, so each day's result is logged as an
-``AssetCheckEvaluation`` carrying that day: the check's partition view then
-shows each day's own outcome and figures.
+``AssetCheckEvaluation`` carrying that day and the day's latest materialization
+(what Dagster's own results carry): the check's partition view then shows each
+day's own outcome and figures as current.
 """
 
 import warnings
@@ -23,6 +24,8 @@ from dagster import (
     AssetCheckSeverity,
     AssetCheckSpec,
     AssetKey,
+    AssetRecordsFilter,
+    DagsterInstance,
     MetadataValue,
     PreviewWarning,
     TableColumn,
@@ -32,6 +35,7 @@ from dagster import (
 )
 from sqlalchemy import Engine, Select, and_, case, func, select
 
+from fullbay_dagster.defs.dagster_private import AssetCheckEvaluationTargetMaterializationData
 from fullbay_dagster.defs.partitions import daily_partitions, partition_days
 from fullbay_dagster.defs.resources import WarehouseResource
 from fullbay_dagster.fullbay.endpoints import Endpoint
@@ -96,13 +100,17 @@ CHECK_SPECS = [
         "column and a row of fullbay_field_issues; the invoice itself is loaded. Lists the top field paths "
         "with example values and invoice ids.",
     ),
-    _spec(
+    # Not per day: fullbay_schema_fields accumulates what every load saw, so the check
+    # judges the whole table once per run, and its result is shown on no single day.
+    AssetCheckSpec(
         "schema_as_known",
-        SCHEMA_FIELDS,
-        "Every field path the API has sent is one the project knows, mapped paths arrive with the JSON types "
-        "their parsers accept, and no mapped path stopped appearing (fullbay_schema_fields, as of the check).",
+        asset=SCHEMA_FIELDS,
+        description="Every field path the API has sent (any day, the whole fullbay_schema_fields table as of the "
+        "check) is one the project knows, mapped paths arrive with the JSON types their parsers accept, and no "
+        "mapped path stopped appearing.",
     ),
 ]
+SCHEMA_AS_KNOWN = AssetCheckKey(SCHEMA_FIELDS, "schema_as_known")
 SEVERITY = {
     "rows_match_api_count": AssetCheckSeverity.ERROR,
     "raw_and_normalised_agree": AssetCheckSeverity.ERROR,
@@ -122,11 +130,22 @@ def fullbay_checks(context: AssetCheckExecutionContext, warehouse: WarehouseReso
     selected = context.selected_asset_check_keys
     for day in partition_days(op_context):
         _log_day(op_context, day, evaluate_day(engine, day, selected))
-    yield from ()  # every result above is logged with its day; none is run-wide
+    if SCHEMA_AS_KNOWN in selected:
+        passed, metadata = schema_as_known(engine)
+        yield AssetCheckResult(
+            asset_key=SCHEMA_AS_KNOWN.asset_key,
+            check_name=SCHEMA_AS_KNOWN.name,
+            passed=passed,
+            metadata=metadata,
+            severity=SEVERITY[SCHEMA_AS_KNOWN.name],
+        )
 
 
 def _log_day(op_context: Any, day: date, outcomes: dict[AssetCheckKey, tuple[bool, dict[str, Any]]]) -> None:
+    targets: dict[AssetKey, AssetCheckEvaluationTargetMaterializationData | None] = {}
     for key, (passed, metadata) in outcomes.items():
+        if key.asset_key not in targets:
+            targets[key.asset_key] = _judged(op_context.instance, key.asset_key, day)
         # log_event accepts check evaluations (it dispatches on them); its annotation lags
         op_context.log_event(
             AssetCheckEvaluation(
@@ -136,8 +155,23 @@ def _log_day(op_context: Any, day: date, outcomes: dict[AssetCheckKey, tuple[boo
                 metadata={"day": day.isoformat(), **metadata},
                 severity=SEVERITY[key.name],
                 partition=day.isoformat(),
+                target_materialization_data=targets[key.asset_key],
             )
         )
+
+
+def _judged(
+    instance: DagsterInstance, asset_key: AssetKey, day: date
+) -> AssetCheckEvaluationTargetMaterializationData | None:
+    """The day's latest materialization of the asset: the one the check judged."""
+    records = instance.fetch_materializations(
+        AssetRecordsFilter(asset_key=asset_key, asset_partitions=[day.isoformat()]), limit=1
+    ).records
+    if not records:
+        return None
+    return AssetCheckEvaluationTargetMaterializationData(
+        storage_id=records[0].storage_id, run_id=records[0].run_id, timestamp=records[0].timestamp
+    )
 
 
 def evaluate_day(
@@ -151,7 +185,6 @@ def evaluate_day(
         AssetCheckKey(QUARANTINE, "no_quarantined_records"): _no_quarantined_records,
         AssetCheckKey(WORK_ORDERS, "quarantine_below_one_percent"): _quarantine_below_one_percent,
         AssetCheckKey(FIELD_ISSUES, "no_field_issues"): _no_field_issues,
-        AssetCheckKey(SCHEMA_FIELDS, "schema_as_known"): _schema_as_known,
     }
     return {key: check(engine, day) for key, check in checks.items() if selected is None or key in selected}
 
@@ -279,7 +312,7 @@ def _no_field_issues(engine: Engine, day: date) -> tuple[bool, dict[str, Any]]:
     }
 
 
-def _schema_as_known(engine: Engine, day: date) -> tuple[bool, dict[str, Any]]:
+def schema_as_known(engine: Engine) -> tuple[bool, dict[str, Any]]:
     drift = quality.schema_drift(engine)
     return not drift.findings, {
         "paths_seen": drift.paths_seen,

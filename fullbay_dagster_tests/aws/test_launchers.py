@@ -4,6 +4,7 @@ executed end to end by the handler against a PostgreSQL-backed instance."""
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Iterator
 from datetime import date
@@ -18,6 +19,7 @@ from dagster._core.definitions.reconstruct import ReconstructableRepository
 from dagster._core.launcher import LaunchRunContext, WorkerStatus
 from dagster._core.remote_origin import GrpcServerCodeLocationOrigin, RemoteJobOrigin, RemoteRepositoryOrigin
 from dagster._core.storage.dagster_run import DagsterRun
+from dagster._daemon.monitoring.run_monitoring import monitor_started_run
 from dagster._grpc.types import ExecuteRunArgs
 from dagster_shared.serdes import deserialize_value
 from sqlalchemy import func, select
@@ -241,6 +243,14 @@ def test_backfill_runs_always_go_to_ecs(instance: DagsterInstance) -> None:
     assert LAMBDA_REQUEST_ID_TAG not in run.tags
 
 
+def test_a_stack_without_the_run_function_refuses_lambda_runs_by_name(
+    instance: DagsterInstance, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FULLBAY_RUN_FUNCTION", "")  # what the ECS stack sets without RunFunctionArn
+    with pytest.raises(ValueError, match=r"no Lambda run launcher configured.*FULLBAY_RUN_FUNCTION"):
+        launch(instance, create_run(instance, **{LAUNCHER_TAG: "lambda"}))
+
+
 def test_an_unknown_launcher_tag_is_refused(instance: DagsterInstance) -> None:
     with pytest.raises(ValueError, match="use 'ecs' or 'lambda'"):
         launch(instance, create_run(instance, **{LAUNCHER_TAG: "k8s"}))
@@ -253,10 +263,16 @@ def test_lambda_runs_cannot_be_terminated_and_overdue_ones_are_reported_failed(i
     instance.handle_new_event(_run_started_event(run))
     lambda_launcher = launcher.launcher("lambda")  # type: ignore[attr-defined]
     assert isinstance(lambda_launcher, LambdaRunLauncher)
-    assert launcher.check_run_worker_health(run).status == WorkerStatus.UNKNOWN
+    assert launcher.check_run_worker_health(run).status == WorkerStatus.RUNNING
+    # One pass of the daemon's run monitoring leaves a run within the timeout alone...
+    monitor_started_run(instance, None, instance.get_run_record_by_id(run.run_id), logging.getLogger("monitor"))
+    assert instance.get_run_by_id(run.run_id).status == DagsterRunStatus.STARTED
     lambda_launcher.timeout_seconds = -120  # as if the run had started 15 minutes ago
     health = launcher.check_run_worker_health(run)
     assert health.status == WorkerStatus.FAILED and "Lambda timeout" in health.msg
+    # ... and fails one that Lambda stopped.
+    monitor_started_run(instance, None, instance.get_run_record_by_id(run.run_id), logging.getLogger("monitor"))
+    assert instance.get_run_by_id(run.run_id).status == DagsterRunStatus.FAILURE
 
 
 def _run_started_event(run: DagsterRun) -> Any:

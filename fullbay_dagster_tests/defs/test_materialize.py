@@ -8,6 +8,7 @@ from datetime import date, timedelta
 
 import pytest
 from dagster import (
+    AssetCheckKey,
     AssetKey,
     AssetRecordsFilter,
     DagsterEventType,
@@ -100,7 +101,7 @@ def test_one_partition_lands_and_a_rerun_changes_nothing(run: Run, engine: Engin
         ("rows_match_api_count", DAY.isoformat()): True,
         ("no_field_issues", DAY.isoformat()): True,
         ("quarantine_below_one_percent", DAY.isoformat()): True,
-        ("schema_as_known", DAY.isoformat()): True,
+        ("schema_as_known", None): True,  # the whole table, once per run
     }
     before = business_checksums(engine)
 
@@ -285,18 +286,14 @@ def test_each_day_of_a_range_run_shows_its_own_figures(
             preview = record.asset_materialization.metadata["preview"].value  # type: ignore[union-attr]
             assert {r.data["invoice_date"] for r in preview.records} == {day.isoformat()}
             assert all(isinstance(r.data["total_amount"], float) for r in preview.records)
-        # every check has one result per day, tied to that day
+        # every check has one result per day, tied to that day; the schema check one per run
         evaluations = instance.get_records_for_run(
             run_id=instance.get_runs(limit=1)[0].run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION
         ).records
-        partitions = sorted(
-            (
-                r.event_log_entry.dagster_event.event_specific_data.check_name,
-                r.event_log_entry.dagster_event.event_specific_data.partition,
-            )  # type: ignore[union-attr]
-            for r in evaluations
-        )
-        assert partitions == sorted((name, d.isoformat()) for name in CHECK_NAMES for d in days)
+        outcomes = [r.event_log_entry.dagster_event.event_specific_data for r in evaluations]  # type: ignore[union-attr]
+        partitions = sorted((o.check_name, o.partition) for o in outcomes)  # type: ignore[union-attr]
+        per_day = sorted((name, d.isoformat()) for name in CHECK_NAMES for d in days)
+        assert partitions == sorted([*per_day, ("schema_as_known", None)])
 
 
 CHECK_NAMES = [
@@ -306,7 +303,6 @@ CHECK_NAMES = [
     "no_quarantined_records",
     "quarantine_below_one_percent",
     "no_field_issues",
-    "schema_as_known",
 ]
 
 
@@ -336,6 +332,24 @@ def test_tuning_one_client_setting_per_run_keeps_the_credentials(
     result = run(DAY, fullbay={"read_timeout": 30.0})
     assert result.success
     assert count(engine, work_orders) == simulator.config.invoices_per_day
+
+
+def test_each_days_check_result_is_current_in_the_checks_partition_view(run: Run) -> None:
+    """What the UI's partition view of a check is built from: each day's own result, tied
+    to that day's materialization (else Dagster counts no day's result as current)."""
+    instance = DagsterInstance.ephemeral()
+    days = [DAY.isoformat(), (DAY + timedelta(days=1)).isoformat()]
+    assert run(DAY, DAY + timedelta(days=1), instance=instance).success
+    keys = [
+        AssetCheckKey(AssetKey("work_orders"), "rows_match_api_count"),
+        AssetCheckKey(AssetKey("work_order_lines"), "line_sums_match_totals"),
+    ]
+    infos = instance.event_log_storage.get_asset_check_partition_info(keys)
+    seen = {(info.check_key, info.partition_key): info for info in infos}
+    for key in keys:
+        for day in days:
+            info = seen[(key, day)]
+            assert info.is_current and info.latest_execution_status.value == "SUCCEEDED", (key, day)
 
 
 @pytest.mark.parametrize(
