@@ -117,16 +117,24 @@ def materialize_days(job: JobDefinition, first: str, last: str) -> dict[str, Any
     return summary
 
 
+_STORAGE_PASSWORD_SET_HERE = False
+
+
 def _export_storage_password() -> None:
     """dagster.yaml reads DAGSTER_PG_PASSWORD from the environment; a Lambda function
-    should not carry it in plain configuration, so take it from the secret instead."""
+    should not carry it in plain configuration, so take it from the secret instead, on
+    every invocation: a warm container outlives a rotation (the secret is cached for
+    minutes, not for the container's life). A value the function was configured with
+    is left alone."""
+    global _STORAGE_PASSWORD_SET_HERE
     secret_name = os.environ.get("SECRETS_MANAGER_SECRET_NAME")
-    if secret_name and not os.environ.get("DAGSTER_PG_PASSWORD"):
-        from fullbay_dagster.aws.secrets import DB_PASSWORD_FIELD, provider_for
+    if not secret_name or (os.environ.get("DAGSTER_PG_PASSWORD") and not _STORAGE_PASSWORD_SET_HERE):
+        return
+    from fullbay_dagster.aws.secrets import DB_PASSWORD_FIELD, provider_for
 
-        os.environ["DAGSTER_PG_PASSWORD"] = provider_for(secret_name, os.environ.get("AWS_REGION")).get(
-            DB_PASSWORD_FIELD
-        )
+    secret = provider_for(secret_name, os.environ.get("AWS_REGION"))
+    os.environ["DAGSTER_PG_PASSWORD"] = secret.get(DB_PASSWORD_FIELD)
+    _STORAGE_PASSWORD_SET_HERE = True
 
 
 def _parse_event_time(value: str | None) -> datetime:

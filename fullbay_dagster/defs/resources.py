@@ -141,10 +141,12 @@ class WarehouseResource(ConfigurableResource):
         return describe(self.url())
 
     def _password_source(self, url: URL) -> tuple[Callable[[], str] | None, Callable[[], object] | None]:
-        """Where each new connection gets its password, and how to re-read it after a rejection."""
+        """Where each new connection gets its password, and how to re-read it after a rejection.
+        The secret wins over a password in the URL, as it does for the API key: ECS injects
+        DB_PASSWORD once at task start, and a rotation must not outlive it unseen."""
         if self.db_iam_auth:
             return rds_iam_token_source(url, self.aws_region), None
-        if self.secret_name and not url.password:
+        if self.secret_name:
             secret = provider_for(self.secret_name, self.aws_region)
             return (lambda: secret.get(DB_PASSWORD_FIELD)), (lambda: secret.refresh(DB_PASSWORD_FIELD))
         return None, None

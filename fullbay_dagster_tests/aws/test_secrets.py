@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
 from datetime import date
 from typing import Any
 
 import pytest
 from sqlalchemy import event, text
 
+from fullbay_dagster.aws import lambda_handler
 from fullbay_dagster.aws.rds import rds_iam_token_source
-from fullbay_dagster.aws.secrets import SecretError, SecretsProvider
+from fullbay_dagster.aws.secrets import SecretError, SecretsProvider, forget_cached_secrets
 from fullbay_dagster.defs.resources import FullbayAPIResource, WarehouseResource
 from fullbay_dagster.fullbay.simulator import Simulator
 from fullbay_dagster.warehouse.engine import make_engine, normalise_url
@@ -105,11 +107,14 @@ def test_the_rotated_key_is_not_retried_forever(simulator: Simulator) -> None:
     assert len(simulator.requests()) == 1  # the re-read gave the same key: no second attempt
 
 
-def test_the_database_password_comes_from_the_secret_on_each_new_connection(pg_url: str) -> None:
+@pytest.mark.parametrize("injected", [None, "injected-at-task-start"])
+def test_the_database_password_comes_from_the_secret_on_each_new_connection(pg_url: str, injected: str | None) -> None:
+    """Also when ECS injected DB_PASSWORD at task start: a rotation since must be seen."""
     put_secret({"db_password": "pw-from-secret"})
     seen: list[str | None] = []
-    resource = WarehouseResource(database_url=pg_url, secret_name=SECRET_NAME, aws_region=REGION)
-    url = normalise_url(pg_url)
+    database_url = normalise_url(pg_url).set(password=injected).render_as_string(hide_password=False)
+    resource = WarehouseResource(database_url=database_url, secret_name=SECRET_NAME, aws_region=REGION)
+    url = normalise_url(database_url)
     password, _ = resource._password_source(url)
     assert password is not None
     engine = make_engine(url, password=password)
@@ -126,3 +131,23 @@ def test_rds_iam_tokens_are_signed_for_the_host_port_and_user() -> None:
     token = rds_iam_token_source(url, REGION)()
     assert token.startswith("db.abc123.us-east-1.rds.amazonaws.com:5432/?Action=connect&DBUser=fullbay_iam")
     assert "X-Amz-Signature=" in token
+
+
+def test_a_warm_lambda_container_reads_the_storage_password_again_after_a_rotation(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("SECRETS_MANAGER_SECRET_NAME", SECRET_NAME)
+    monkeypatch.delenv("DAGSTER_PG_PASSWORD", raising=False)
+    monkeypatch.setattr(lambda_handler, "_STORAGE_PASSWORD_SET_HERE", False)
+    put_secret({"db_password": "before-rotation"})
+    lambda_handler._export_storage_password()
+    assert os.environ["DAGSTER_PG_PASSWORD"] == "before-rotation"
+    put_secret({"db_password": "after-rotation"})
+    forget_cached_secrets()  # as when the cache's five minutes have passed
+    lambda_handler._export_storage_password()  # the next invocation of the same container
+    assert os.environ["DAGSTER_PG_PASSWORD"] == "after-rotation"
+    # A password the function was configured with is its operator's choice.
+    monkeypatch.setattr(lambda_handler, "_STORAGE_PASSWORD_SET_HERE", False)
+    monkeypatch.setenv("DAGSTER_PG_PASSWORD", "configured")
+    lambda_handler._export_storage_password()
+    assert os.environ["DAGSTER_PG_PASSWORD"] == "configured"
