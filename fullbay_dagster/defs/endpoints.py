@@ -19,6 +19,7 @@ from contextlib import closing
 from datetime import date
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from dagster import (
     AssetChecksDefinition,
@@ -278,8 +279,8 @@ def endpoints_of_run(asset_keys: AbstractSet[AssetKey] | None) -> list[Endpoint]
     deps=["work_orders", "customer_payments"],
     description=(
         "`fullbay_receivables`: open balance by customer aged current / 1-30 / 31-60 / 61-90 / 90+ days past due, "
-        "as of the partition day; an invoice's open amount is its balance or its total less the payments "
-        "loaded since, whichever is lower."
+        "as of the partition day; an invoice's open amount is its total less the payments loaded up to that day, "
+        "or its balance where Fullbay gave it by then and it is lower."
     ),
     kinds={backend_kind(), "table"},
     group_name=GROUP,
@@ -292,7 +293,7 @@ def receivables(context: AssetExecutionContext, warehouse: WarehouseResource) ->
     days = partition_days(context)
     engine = warehouse.get_engine()
     for as_of in days:  # one aging per day of the run, each with its own figures
-        rows = aging.compute(engine, as_of)
+        rows = aging.compute(engine, as_of, ZoneInfo(SETTINGS.timezone))
         aging.store(engine, as_of, rows)
         totals = aging.totals(rows)
         context.add_asset_metadata(

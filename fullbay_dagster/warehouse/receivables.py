@@ -4,21 +4,25 @@ An invoice's ``balance`` is what Fullbay said when the invoice's day was last
 fetched; payments that landed since are in ``fullbay_customer_payments``. The open
 amount of an invoice is the lower of the two views (its balance, or its total less
 the payments loaded for it), so a payment lowers the receivable as soon as the
-payments endpoint has loaded it, without re-pulling the invoice's day.
+payments endpoint has loaded it, without re-pulling the invoice's day. A day before
+the invoice was fetched (a backfill) takes only the payments up to that day: the
+balance would count later ones (see ``open_invoices``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from sqlalchemy import Engine, case, delete, func, select
+from sqlalchemy import Engine, case, delete, func, or_, select
 
 from fullbay_dagster.warehouse.bulk import insert_new
-from fullbay_dagster.warehouse.schema import endpoint_tables, fitted, receivables, work_orders
+from fullbay_dagster.warehouse.schema import endpoint_tables, fitted, raw_work_orders, receivables, work_orders
 
+_UTC = ZoneInfo("UTC")
 BUCKETS = ("current", "1-30", "31-60", "61-90", "90+")
 _COLUMNS = dict(zip(BUCKETS, ("current", "days_1_30", "days_31_60", "days_61_90", "days_90_plus"), strict=True))
 _KEY = receivables.c.customer_key  # customer_id, or name:<title> cut to fit
@@ -35,19 +39,28 @@ class CustomerReceivable:
         return sum(self.buckets.values(), Decimal(0))
 
 
-def open_invoices(as_of: date) -> Any:
+def open_invoices(as_of: date, zone: ZoneInfo = _UTC) -> Any:
     """One row per invoice with something open: customer, open amount, due day.
-    Portable SQL (PostgreSQL and the demo's SQLite): no LEAST, no date arithmetic."""
+
+    An invoice's balance is what Fullbay said when it was fetched. Fetched by the end
+    of ``as_of`` (shop time, ``zone``), it holds: the open amount is the balance, or
+    the total less the payments loaded up to ``as_of`` where that is lower. Fetched
+    later, the balance already counts payments made after ``as_of``: the open amount
+    is the total less the payments up to ``as_of``. Portable SQL (PostgreSQL and the
+    demo's SQLite): no LEAST, no date arithmetic."""
     payments = endpoint_tables["customer_payments"]
+    day_ends = datetime.combine(as_of + timedelta(days=1), time(), tzinfo=zone)
     paid = (
         select(payments.c.invoice_fullbay_id.label("fullbay_id"), func.sum(payments.c.amount).label("paid"))
         .where(payments.c.deleted_at.is_(None), payments.c.record_date <= as_of)
         .group_by(payments.c.invoice_fullbay_id)
         .subquery()
     )
-    wo = work_orders
-    unpaid = wo.c.total_amount - paid.c.paid
+    wo, raw = work_orders, raw_work_orders
+    unpaid = wo.c.total_amount - func.coalesce(paid.c.paid, 0)
+    balance_holds = or_(raw.c.fetched_at.is_(None), raw.c.fetched_at < day_ends)
     open_amount = case(
+        (~balance_holds, unpaid),
         (paid.c.paid.is_(None), wo.c.balance),
         (unpaid < wo.c.balance, unpaid),
         else_=wo.c.balance,
@@ -60,7 +73,9 @@ def open_invoices(as_of: date) -> Any:
             open_amount.label("open_amount"),
             func.coalesce(wo.c.due_date, wo.c.invoice_date).label("due"),
         )
-        .select_from(wo.outerjoin(paid, paid.c.fullbay_id == wo.c.fullbay_id))
+        .select_from(
+            wo.outerjoin(paid, paid.c.fullbay_id == wo.c.fullbay_id).outerjoin(raw, raw.c.fullbay_id == wo.c.fullbay_id)
+        )
         .where(wo.c.deleted_at.is_(None), wo.c.invoice_date <= as_of, open_amount > 0)
     )
 
@@ -75,13 +90,13 @@ def bucket(days_past_due: int) -> str:
     return "61-90" if days_past_due <= 90 else "90+"
 
 
-def compute(engine: Engine, as_of: date) -> list[CustomerReceivable]:
+def compute(engine: Engine, as_of: date, zone: ZoneInfo = _UTC) -> list[CustomerReceivable]:
     """Open balance by customer and aging bucket as of ``as_of``, largest first."""
     # By customer id (a name can differ between invoices: renamed, or mistyped by the API).
     by_customer: dict[str, dict[str, Decimal]] = {}
     names: dict[str, tuple[str | None, str | None]] = {}
     with engine.connect() as connection:
-        for row in connection.execute(open_invoices(as_of).order_by(work_orders.c.invoice_date.desc())):
+        for row in connection.execute(open_invoices(as_of, zone).order_by(work_orders.c.invoice_date.desc())):
             key = row.customer_id or f"name:{row.customer_name or ''}"
             due = row.due if isinstance(row.due, date) else date.fromisoformat(str(row.due))
             buckets = by_customer.setdefault(key, dict.fromkeys(BUCKETS, Decimal(0)))

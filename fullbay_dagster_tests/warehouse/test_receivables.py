@@ -82,10 +82,43 @@ def test_one_row_per_customer_when_names_vary(pg_engine: Engine, simulator: Simu
             .group_by(wo.c.customer_id)
         ).all()
     assert any(n > 1 for _, n in names), "the chaos should give some customer two names"
-    rows = receivables.compute(pg_engine, T1)
+    today = date.today()  # the invoices were fetched today: their balances hold (no payments loaded here)
+    rows = receivables.compute(pg_engine, today)
     assert sorted(str(r.customer_id) for r in rows if r.customer_id) == sorted(str(c) for c, _ in names)
-    receivables.store(pg_engine, T1, rows)
-    receivables.store(pg_engine, T1, rows)  # a rerun replaces the day's rows
+    receivables.store(pg_engine, today, rows)
+    receivables.store(pg_engine, today, rows)  # a rerun replaces the day's rows
     with pg_engine.connect() as connection:
         stored = connection.execute(select(func.count()).select_from(receivables.receivables)).scalar_one()
     assert stored == len(rows)
+
+
+def _api_balances(client: FullbayClient, last: date) -> dict[str, Decimal]:
+    """Open balance by customer as the API shows it now, for invoices dated up to ``last``."""
+    totals: dict[str, Decimal] = defaultdict(Decimal)
+    for first, end in date_windows(FIRST, last):
+        for page in client.iter_window_pages(first, end):
+            for invoice in page.records:
+                if Decimal(str(invoice["balance"])) > 0:
+                    totals[str(invoice["Customer"]["customerId"])] += Decimal(str(invoice["balance"]))
+    return dict(totals)
+
+
+def test_a_day_before_the_invoices_were_fetched_counts_only_the_payments_made_by_then(
+    pg_engine: Engine, simulator: Simulator, tmp_path: Path
+) -> None:
+    """A backfill's past day: the fetched balance already counts later payments. The
+    oracle is the API itself, asked as of that day."""
+    client = _client(simulator)
+    simulator.configure(as_of=T1, page_size=200)
+    sync_endpoint(pg_engine, client, INVOICES, FIRST, T1, tmp_path)
+    sync_endpoint(pg_engine, client, CUSTOMER_PAYMENTS, FIRST, T1, tmp_path)
+    simulator.configure(as_of=T0)
+    then = _api_balances(client, T0)
+    got = {str(r.customer_id): r.open_balance for r in receivables.compute(pg_engine, T0)}
+    assert got == then
+    # Fetched by the end of the day asked about (today here), the balance holds.
+    simulator.configure(as_of=T1)
+    today = {str(r.customer_id): r.open_balance for r in receivables.compute(pg_engine, date.today())}
+    assert today == _api_balances(client, T1)
+    # What the fetched balances alone said of the same invoices: payments made after T0 counted.
+    assert sum(then.values()) > sum(_api_balances(client, T0).values())
