@@ -292,14 +292,22 @@ def endpoints_of_run(asset_keys: AbstractSet[AssetKey] | None) -> list[Endpoint]
 def receivables(context: AssetExecutionContext, warehouse: WarehouseResource) -> MaterializeResult:
     days = partition_days(context)
     engine = warehouse.get_engine()
+    linked = aging.payments_linked(engine)
+    if not linked:
+        context.log.warning(
+            "No loaded customer payment names its invoice (invoice_fullbay_id is empty: Fullbay's field may not "
+            "be invoicePrimaryKey). Each day is aged with the balances as fetched, which for a past day already "
+            "count later payments."
+        )
     for as_of in days:  # one aging per day of the run, each with its own figures
-        rows = aging.compute(engine, as_of, ZoneInfo(SETTINGS.timezone))
+        rows = aging.compute(engine, as_of, ZoneInfo(SETTINGS.timezone), linked)
         aging.store(engine, as_of, rows)
         totals = aging.totals(rows)
         context.add_asset_metadata(
             {
                 "dagster/row_count": len(rows),
                 "open_balance": float(sum(totals.values())),
+                "payments_linked": linked,
                 **{f"bucket_{name}": float(value) for name, value in totals.items()},
                 "aging": MetadataValue.md(aging.aging_markdown(rows)),
             },

@@ -164,7 +164,7 @@ class ClientTuning(Config):
     left unset falls back to its variable, then to the client's default."""
 
     connect_timeout: float | None = Field(default=None, gt=0, description="seconds to connect")
-    read_timeout: float | None = Field(default=None, gt=0, description="seconds to wait for an answer (default 600)")
+    read_timeout: float | None = Field(default=None, gt=0, description="seconds to wait for an answer (default 1000)")
     total_deadline: float | None = Field(default=None, gt=0, description="seconds one call may take with retries")
     max_attempts: int | None = Field(default=None, ge=1, description="attempts per call")
     retry_after_cap: float | None = Field(default=None, ge=0, description="longest Retry-After honoured, seconds")

@@ -82,7 +82,7 @@ class FullbayClientConfig:
     token_timezone: str = "UTC"  # noqa: S105 (a timezone, not a secret)
     connect_timeout: float = 10.0
     # One real client waits 1000 s: a busy day can take Fullbay many minutes.
-    read_timeout: float = 600.0
+    read_timeout: float = 1000.0
     max_attempts: int = 6
     backoff_initial: float = 1.0
     backoff_max: float = 60.0
@@ -178,10 +178,23 @@ class Page:
 
 
 def _validate_ip(value: str, source: str) -> str:
+    """Fullbay's token takes the caller's public IPv4 address; an IPv6 one cannot match."""
     try:
-        return str(ipaddress.ip_address(value.strip()))
+        return str(ipaddress.IPv4Address(value.strip()))
     except ValueError:
-        raise FullbayPermanentError(f"{source} is not an IP address: {value.strip()[:60]!r}") from None
+        raise FullbayPermanentError(
+            f"{source} is not an IPv4 address (Fullbay's token uses the public IPv4 address it sees): "
+            f"{value.strip()[:60]!r}"
+        ) from None
+
+
+def _fail_envelope(content: bytes) -> dict[str, Any] | None:
+    """The body of an error status when it is Fullbay's FAIL envelope."""
+    try:
+        body = parse_json(content)
+    except ValueError:
+        return None
+    return body if isinstance(body, dict) and body.get("status") == "FAIL" else None
 
 
 def _is_empty_window(body: dict[str, Any]) -> bool:
@@ -251,7 +264,9 @@ class FullbayClient:
         self._token: tuple[date, str, str] | None = None  # (day, ip, token)
         self._auth_fail = re.compile(config.auth_fail_pattern)
         self._request_fail = re.compile(config.request_fail_pattern)
-        self._reached_api = False  # set by the first answer shaped like Fullbay's
+        # Set by the first answer shaped like Fullbay's; Fullbay's own address counts as
+        # reached: a maintenance page or an outage there is not a wrong FULLBAY_API_BASE_URL.
+        self._reached_api = urlsplit(config.base_url).hostname == urlsplit(DEFAULT_BASE_URL).hostname
         self._endpoint_strikes = 0
 
     # -- authentication -------------------------------------------------------
@@ -363,6 +378,13 @@ class FullbayClient:
         if status == 429:
             retry_after = _parse_retry_after(response.headers.get("Retry-After"))
             raise FullbayTransientError(f"{what}: HTTP 429 Too Many Requests", retry_after=retry_after)
+        if status >= 400:
+            # Fullbay's FAIL body is what tells (the HTTP status that comes with it is
+            # undocumented): judged by its message whatever the status.
+            failed = _fail_envelope(content)
+            if failed is not None:
+                self._reached_api = True
+                raise self._failure(what, failed, f"HTTP {status}")
         if status >= 500:
             raise FullbayTransientError(f"{what}: HTTP {status}")
         if status in (401, 403):
@@ -386,17 +408,22 @@ class FullbayClient:
         self._reached_api = True
         outcome = body.get("status")
         if outcome == "FAIL":
-            message = redact(str(body.get("message") or "no message"), self._secrets())[:300]
-            if self._auth_fail.search(message):
-                raise FullbayAuthError(self._auth_message(what, message))
-            if self._request_fail.search(message):
-                raise FullbayPermanentError(f"{what}: Fullbay refused the request: {message}")
-            self.pacer.push_back()  # 'try again later', said in the body
-            raise FullbayTransientError(f"{what}: Fullbay answered FAIL: {message}")
+            raise self._failure(what, body)
         if outcome != "SUCCESS":
             raise FullbayTransientError(f"{what}: unexpected status {str(outcome)[:40]!r} in the response")
         self._check_envelope(what, body, page)
         return body
+
+    def _failure(self, what: str, body: dict[str, Any], status: str = "") -> FullbayError:
+        """A FAIL answer, by its message: bad credentials, a bad request, or 'try again later'."""
+        message = redact(str(body.get("message") or "no message"), self._secrets())[:300]
+        said = f"{message} ({status})" if status else message
+        if self._auth_fail.search(message):
+            return FullbayAuthError(self._auth_message(what, said))
+        if self._request_fail.search(message):
+            return FullbayPermanentError(f"{what}: Fullbay refused the request: {said}")
+        self.pacer.push_back()  # 'try again later', said in the body
+        return FullbayTransientError(f"{what}: Fullbay answered FAIL: {said}")
 
     def _endpoint_trouble(self, what: str, detail: str, *, reachable: bool, confirmed: bool = False) -> FullbayError:
         """Until the first answer shaped like Fullbay's, an address that cannot be reached or

@@ -17,7 +17,7 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Engine, case, delete, func, or_, select
+from sqlalchemy import Engine, case, delete, exists, func, literal, or_, select
 
 from fullbay_dagster.warehouse.bulk import insert_new
 from fullbay_dagster.warehouse.schema import endpoint_tables, fitted, raw_work_orders, receivables, work_orders
@@ -39,14 +39,28 @@ class CustomerReceivable:
         return sum(self.buckets.values(), Decimal(0))
 
 
-def open_invoices(as_of: date, zone: ZoneInfo = _UTC) -> Any:
+def payments_linked(engine: Engine) -> bool:
+    """Whether any loaded payment names its invoice. The payments' fields are a guess
+    (Fullbay documents them least: ``invoicePrimaryKey``); if the guess is wrong, no
+    payment links, and a past day cannot be told from the payments."""
+    payments = endpoint_tables["customer_payments"]
+    with engine.connect() as connection:
+        return bool(
+            connection.execute(
+                select(exists().where(payments.c.invoice_fullbay_id.is_not(None), payments.c.deleted_at.is_(None)))
+            ).scalar_one()
+        )
+
+
+def open_invoices(as_of: date, zone: ZoneInfo = _UTC, linked: bool = True) -> Any:
     """One row per invoice with something open: customer, open amount, due day.
 
     An invoice's balance is what Fullbay said when it was fetched. Fetched by the end
     of ``as_of`` (shop time, ``zone``), it holds: the open amount is the balance, or
     the total less the payments loaded up to ``as_of`` where that is lower. Fetched
     later, the balance already counts payments made after ``as_of``: the open amount
-    is the total less the payments up to ``as_of``. Portable SQL (PostgreSQL and the
+    is the total less the payments up to ``as_of``, when payments name their invoices
+    (``linked``); else the balance, the best there is. Portable SQL (PostgreSQL and the
     demo's SQLite): no LEAST, no date arithmetic."""
     payments = endpoint_tables["customer_payments"]
     day_ends = datetime.combine(as_of + timedelta(days=1), time(), tzinfo=zone)
@@ -58,7 +72,7 @@ def open_invoices(as_of: date, zone: ZoneInfo = _UTC) -> Any:
     )
     wo, raw = work_orders, raw_work_orders
     unpaid = wo.c.total_amount - func.coalesce(paid.c.paid, 0)
-    balance_holds = or_(raw.c.fetched_at.is_(None), raw.c.fetched_at < day_ends)
+    balance_holds = or_(raw.c.fetched_at.is_(None), raw.c.fetched_at < day_ends, literal(not linked))
     open_amount = case(
         (~balance_holds, unpaid),
         (paid.c.paid.is_(None), wo.c.balance),
@@ -90,13 +104,14 @@ def bucket(days_past_due: int) -> str:
     return "61-90" if days_past_due <= 90 else "90+"
 
 
-def compute(engine: Engine, as_of: date, zone: ZoneInfo = _UTC) -> list[CustomerReceivable]:
-    """Open balance by customer and aging bucket as of ``as_of``, largest first."""
+def compute(engine: Engine, as_of: date, zone: ZoneInfo = _UTC, linked: bool = True) -> list[CustomerReceivable]:
+    """Open balance by customer and aging bucket as of ``as_of``, largest first
+    (``linked``: see ``payments_linked``)."""
     # By customer id (a name can differ between invoices: renamed, or mistyped by the API).
     by_customer: dict[str, dict[str, Decimal]] = {}
     names: dict[str, tuple[str | None, str | None]] = {}
     with engine.connect() as connection:
-        for row in connection.execute(open_invoices(as_of, zone).order_by(work_orders.c.invoice_date.desc())):
+        for row in connection.execute(open_invoices(as_of, zone, linked).order_by(work_orders.c.invoice_date.desc())):
             key = row.customer_id or f"name:{row.customer_name or ''}"
             due = row.due if isinstance(row.due, date) else date.fromisoformat(str(row.due))
             buckets = by_customer.setdefault(key, dict.fromkeys(BUCKETS, Decimal(0)))

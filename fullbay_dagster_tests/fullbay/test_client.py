@@ -313,14 +313,17 @@ def test_public_ip_is_detected_once_and_used_for_the_token(
     assert client.public_ip() == "127.0.0.1"
 
 
+@pytest.mark.parametrize("answer", ["<html>oops</html>", "2001:db8::1\n"])
 def test_garbage_from_the_ip_echo_service_is_a_clear_error(
-    simulator: Simulator, ip_echo: tuple[str, list[str]]
+    simulator: Simulator, ip_echo: tuple[str, list[str]], answer: str
 ) -> None:
+    """An IPv6 address is refused too: Fullbay's token takes the public IPv4 address."""
     url, answers = ip_echo
-    answers[0] = "<html>oops</html>"
+    answers[0] = answer
     client, _ = make_client(simulator, public_ip=None, ip_echo_url=url)
-    with pytest.raises(FullbayPermanentError, match="not an IP address"):
+    with pytest.raises(FullbayPermanentError, match="not an IPv4 address"):
         list(client.iter_invoices(DAY, DAY))
+    assert simulator.requests() == []
 
 
 def test_auth_failure_with_a_detected_ip_detects_again_once(

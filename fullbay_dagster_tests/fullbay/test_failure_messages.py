@@ -16,8 +16,13 @@ from pathlib import Path
 
 import pytest
 
-from fullbay_dagster.fullbay.client import FullbayClient, FullbayClientConfig
-from fullbay_dagster.fullbay.errors import FullbayEndpointError
+from fullbay_dagster.fullbay.client import DEFAULT_BASE_URL, FullbayClient, FullbayClientConfig
+from fullbay_dagster.fullbay.errors import (
+    FullbayAuthError,
+    FullbayEndpointError,
+    FullbayPermanentError,
+    FullbayTransientError,
+)
 from fullbay_dagster.fullbay.simulator import Simulator
 from fullbay_dagster_tests.conftest import TEST_KEY
 from fullbay_dagster_tests.static_http import Answer, serving
@@ -129,3 +134,37 @@ def test_a_full_spool_disk_names_the_spool_and_tmpdir(simulator: Simulator, tmp_
     assert "File too large" in message
     assert f"Cannot write the spool in {spool_dir}" in message
     assert f"TMPDIR={tmp_path}" in message and "set TMPDIR to a larger disk" in message
+
+
+@pytest.mark.parametrize(
+    ("status", "message", "error"),
+    [
+        (500, "Invalid token or IP address not authorized", FullbayAuthError),
+        (400, "Date range cannot exceed 7 days", FullbayPermanentError),
+    ],
+)
+def test_a_fail_body_is_judged_by_its_message_whatever_the_http_status(
+    status: int, message: str, error: type[Exception]
+) -> None:
+    """Fullbay's HTTP status for a FAIL is undocumented: the body says what went wrong."""
+    hits: list[str] = []
+
+    def fail(path: str) -> Answer:
+        hits.append(path)
+        return status, "application/json", json.dumps({"status": "FAIL", "message": message}).encode()
+
+    with serving(fail) as url, pytest.raises(error) as caught:
+        list(_client(f"{url}/services", backoff_initial=0.01).iter_invoices(DAY, DAY))
+    assert message in str(caught.value) and f"HTTP {status}" in str(caught.value)
+    assert len(hits) == 1  # neither retried nor lost
+
+
+def test_a_web_page_or_an_outage_at_fullbays_own_address_is_transient() -> None:
+    """At its default address a maintenance page or a dropped connection is Fullbay's
+    outage, retried with backoff; the fail-fast above is for an address set by hand."""
+    client = _client(DEFAULT_BASE_URL)
+    for detail, reachable in [("HTTP 200 with a body that is not valid JSON (text/html)", True), ("refused", False)]:
+        for _ in range(3):
+            assert (
+                type(client._endpoint_trouble("getInvoices.php", detail, reachable=reachable)) is FullbayTransientError
+            )

@@ -7,7 +7,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, select, update
 
 from fullbay_dagster.fullbay.client import FullbayClient, FullbayClientConfig
 from fullbay_dagster.fullbay.endpoints import CUSTOMER_PAYMENTS, INVOICES
@@ -15,6 +15,7 @@ from fullbay_dagster.fullbay.simulator import Simulator
 from fullbay_dagster.fullbay.windows import date_windows
 from fullbay_dagster.warehouse import receivables
 from fullbay_dagster.warehouse.endpoint_sync import sync_endpoint
+from fullbay_dagster.warehouse.schema import endpoint_tables
 from fullbay_dagster_tests.conftest import TEST_KEY
 
 T1 = date(2026, 3, 31)
@@ -121,4 +122,13 @@ def test_a_day_before_the_invoices_were_fetched_counts_only_the_payments_made_by
     today = {str(r.customer_id): r.open_balance for r in receivables.compute(pg_engine, date.today())}
     assert today == _api_balances(client, T1)
     # What the fetched balances alone said of the same invoices: payments made after T0 counted.
-    assert sum(then.values()) > sum(_api_balances(client, T0).values())
+    fetched = _api_balances(client, T0)
+    assert sum(then.values()) > sum(fetched.values())
+    # Payments that name no invoice (Fullbay's field not the guessed one) cannot date a
+    # past day: the fetched balances are the best there is, not totals counted unpaid.
+    assert receivables.payments_linked(pg_engine)
+    with pg_engine.begin() as connection:
+        connection.execute(update(endpoint_tables["customer_payments"]).values(invoice_fullbay_id=None))
+    assert not receivables.payments_linked(pg_engine)
+    unlinked = receivables.compute(pg_engine, T0, linked=False)
+    assert {str(r.customer_id): r.open_balance for r in unlinked} == fetched
