@@ -62,6 +62,10 @@ class FullbayAPIResource(ConfigurableResource):
         default=DEFAULT_AUTH_FAIL_PATTERN,
         description="FULLBAY_AUTH_FAIL_PATTERN: a FAIL message matching it is a bad key or IP (no retry)",
     )
+    empty_fail_pattern: str = Field(
+        default="",
+        description="FULLBAY_EMPTY_FAIL_PATTERN: a FAIL message matching it means the window has no records",
+    )
     request_fail_pattern: str = Field(
         default=DEFAULT_REQUEST_FAIL_PATTERN,
         description="FULLBAY_REQUEST_FAIL_PATTERN: a FAIL message matching it is a bad request (no retry)",
@@ -78,6 +82,7 @@ class FullbayAPIResource(ConfigurableResource):
             token_timezone=self.token_timezone,
             auth_fail_pattern=self.auth_fail_pattern,
             request_fail_pattern=self.request_fail_pattern,
+            empty_fail_pattern=self.empty_fail_pattern,
             **(tuning or ClientTuning()).client_kwargs(),
         )
 
@@ -245,6 +250,7 @@ _FULLBAY = {
     "token_timezone": "FULLBAY_TOKEN_TIMEZONE",
     "auth_fail_pattern": "FULLBAY_AUTH_FAIL_PATTERN",
     "request_fail_pattern": "FULLBAY_REQUEST_FAIL_PATTERN",
+    "empty_fail_pattern": "FULLBAY_EMPTY_FAIL_PATTERN",
 }
 _WAREHOUSE = {
     **_AWS,

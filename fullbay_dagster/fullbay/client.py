@@ -100,6 +100,8 @@ class FullbayClientConfig:
     window_refetch_waits: tuple[float, ...] = (2.0, 10.0, 30.0)
     auth_fail_pattern: str = DEFAULT_AUTH_FAIL_PATTERN
     request_fail_pattern: str = DEFAULT_REQUEST_FAIL_PATTERN
+    # Off by default: a FAIL read as "nothing that day" would mark the day's rows deleted.
+    empty_fail_pattern: str = ""
 
     def __post_init__(self) -> None:
         if not self.api_key:
@@ -129,7 +131,7 @@ class FullbayClientConfig:
             raise ValueError(
                 f"FULLBAY_TOKEN_TIMEZONE {self.token_timezone!r} is not an IANA timezone (e.g. UTC, America/Chicago)"
             ) from None
-        for name in ("auth_fail_pattern", "request_fail_pattern"):
+        for name in ("auth_fail_pattern", "request_fail_pattern", "empty_fail_pattern"):
             try:
                 re.compile(getattr(self, name))
             except re.error as exc:
@@ -195,6 +197,18 @@ def _fail_envelope(content: bytes) -> dict[str, Any] | None:
     except ValueError:
         return None
     return body if isinstance(body, dict) and body.get("status") == "FAIL" else None
+
+
+def _empty_page(page: int) -> dict[str, Any]:
+    """The envelope of a window with no records, as ``_check_envelope`` leaves one."""
+    return {
+        "status": "SUCCESS",
+        "resultSet": [],
+        "resultCount": 0,
+        "totalCount": 0,
+        "totalPages": 0,
+        "currentPage": page,
+    }
 
 
 def _is_empty_window(body: dict[str, Any]) -> bool:
@@ -264,6 +278,7 @@ class FullbayClient:
         self._token: tuple[date, str, str] | None = None  # (day, ip, token)
         self._auth_fail = re.compile(config.auth_fail_pattern)
         self._request_fail = re.compile(config.request_fail_pattern)
+        self._empty_fail = re.compile(config.empty_fail_pattern) if config.empty_fail_pattern else None
         # Set by the first answer shaped like Fullbay's; Fullbay's own address counts as
         # reached: a maintenance page or an outage there is not a wrong FULLBAY_API_BASE_URL.
         self._reached_api = urlsplit(config.base_url).hostname == urlsplit(DEFAULT_BASE_URL).hostname
@@ -384,6 +399,8 @@ class FullbayClient:
             failed = _fail_envelope(content)
             if failed is not None:
                 self._reached_api = True
+                if self._says_empty(failed):
+                    return _empty_page(page)
                 raise self._failure(what, failed, f"HTTP {status}")
         if status >= 500:
             raise FullbayTransientError(f"{what}: HTTP {status}")
@@ -407,12 +424,18 @@ class FullbayClient:
             raise self._endpoint_trouble(what, f"expected Fullbay's JSON envelope, got {shape}", reachable=True)
         self._reached_api = True
         outcome = body.get("status")
+        if outcome == "FAIL" and self._says_empty(body):
+            return _empty_page(page)
         if outcome == "FAIL":
             raise self._failure(what, body)
         if outcome != "SUCCESS":
             raise FullbayTransientError(f"{what}: unexpected status {str(outcome)[:40]!r} in the response")
         self._check_envelope(what, body, page)
         return body
+
+    def _says_empty(self, body: dict[str, Any]) -> bool:
+        """A FAIL that FULLBAY_EMPTY_FAIL_PATTERN says is an account's way of 'no records'."""
+        return self._empty_fail is not None and bool(self._empty_fail.search(str(body.get("message"))))
 
     def _failure(self, what: str, body: dict[str, Any], status: str = "") -> FullbayError:
         """A FAIL answer, by its message: bad credentials, a bad request, or 'try again later'."""
@@ -458,7 +481,7 @@ class FullbayClient:
     def _check_envelope(what: str, body: dict[str, Any], page: int) -> None:
         if _is_empty_window(body):
             # An empty window: totalCount 0, totalPages 0 or 1, resultSet empty or absent.
-            body.update(resultSet=[], resultCount=0, totalCount=0, totalPages=0, currentPage=page)
+            body.update(_empty_page(page))
             return
         result_set = body.get("resultSet")
         if not isinstance(result_set, list):

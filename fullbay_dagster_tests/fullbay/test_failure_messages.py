@@ -20,6 +20,7 @@ from fullbay_dagster.fullbay.client import DEFAULT_BASE_URL, FullbayClient, Full
 from fullbay_dagster.fullbay.errors import (
     FullbayAuthError,
     FullbayEndpointError,
+    FullbayGaveUpError,
     FullbayPermanentError,
     FullbayTransientError,
 )
@@ -168,3 +169,22 @@ def test_a_web_page_or_an_outage_at_fullbays_own_address_is_transient() -> None:
             assert (
                 type(client._endpoint_trouble("getInvoices.php", detail, reachable=reachable)) is FullbayTransientError
             )
+
+
+@pytest.mark.parametrize("status", [200, 404])
+def test_an_account_that_answers_a_quiet_window_with_fail_can_say_so(status: int) -> None:
+    """FULLBAY_EMPTY_FAIL_PATTERN: off, the FAIL is retried and the run gives up (no day
+    is ever read as empty by guess); set, the window has no records."""
+    hits: list[str] = []
+
+    def quiet(path: str) -> Answer:
+        hits.append(path)
+        return status, "application/json", json.dumps({"status": "FAIL", "message": "No records found"}).encode()
+
+    with serving(quiet) as url:
+        with pytest.raises(FullbayGaveUpError, match="No records found"):
+            list(_client(f"{url}/services", max_attempts=2, backoff_initial=0.01).iter_invoices(DAY, DAY))
+        assert len(hits) == 2
+        client = _client(f"{url}/services", empty_fail_pattern="(?i)no records found")
+        assert list(client.iter_invoices(DAY, DAY)) == []
+    assert len(hits) == 3

@@ -43,6 +43,10 @@ def scrubbed_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch
         "FULLBAY_TIMEZONE",
         "FULLBAY_TOKEN_TIMEZONE",
         "FULLBAY_IP_ECHO_URL",
+        "FULLBAY_AUTH_FAIL_PATTERN",
+        "FULLBAY_REQUEST_FAIL_PATTERN",
+        "FULLBAY_EMPTY_FAIL_PATTERN",
+        "LOG_LEVEL",
     ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("FULLBAY_START_DATE", harness.START_DATE)
