@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from dagster import AssetExecutionContext, AssetKey, DagsterInstance, DagsterRunStatus
+from dagster import AssetExecutionContext, AssetKey, DagsterInstance, DagsterRun, DagsterRunStatus
 
 ENDED = {DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED, DagsterRunStatus.CANCELING, DagsterRunStatus.SUCCESS}
 
@@ -60,10 +60,11 @@ def release_dead_runs(instance: DagsterInstance, run_id: str, pool: str) -> list
     for holder in sorted(holders - {run_id}):
         run = instance.get_run_by_id(holder)
         if run is not None and run.status not in ENDED:
-            pid = run.tags.get(PID_TAG)
-            if run.tags.get(HOST_TAG) != socket.gethostname() or not pid or _process_exists(int(pid)):
+            if not _process_gone(run):
                 continue
-            instance.report_run_failed(run, f"The process of run {holder} (pid {pid}) is gone: it was killed.")
+            instance.report_run_failed(
+                run, f"The process of run {holder} (pid {run.tags[PID_TAG]}) is gone: it was killed."
+            )
         storage.free_concurrency_slots_for_run(holder)
         released.append(holder)
     return released
@@ -73,15 +74,25 @@ class RunGoneError(RuntimeError):
     """The run this step belongs to has ended: stop before writing."""
 
 
-def run_is_alive(instance: DagsterInstance) -> Callable[[str], bool]:
-    """A run is gone when the instance does not know it or it has ended (run monitoring
-    fails runs whose worker died)."""
+def run_is_alive(instance: DagsterInstance) -> Callable[[str], bool | None]:
+    """Whether a run may still write: not when it ended (run monitoring fails runs whose
+    worker died) or ran on this host and its process is gone (a killed CLI run, with no
+    daemon to notice). None for a run this instance does not know: another instance's
+    (another DAGSTER_HOME, the standalone Lambda) is not ours to declare dead."""
 
-    def alive(run_id: str) -> bool:
+    def alive(run_id: str) -> bool | None:
         run = instance.get_run_by_id(run_id)
-        return run is not None and run.status not in ENDED
+        if run is None:
+            return None
+        return run.status not in ENDED and not _process_gone(run)
 
     return alive
+
+
+def _process_gone(run: DagsterRun) -> bool:
+    """It ran on this host and its process is no more."""
+    pid = run.tags.get(PID_TAG)
+    return pid is not None and run.tags.get(HOST_TAG) == socket.gethostname() and not _process_exists(int(pid))
 
 
 @dataclass

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Engine, select, update
+from sqlalchemy import ColumnElement, Engine, func, select, update
 
 from fullbay_dagster.warehouse.bulk import upsert
 from fullbay_dagster.warehouse.day_load import LoadCounts
@@ -23,6 +23,10 @@ from fullbay_dagster.warehouse.schema import ingestion_metadata
 
 RUNNING, SUCCESS, FAILED = "running", "success", "failed"
 ABANDONED = "run ended without finishing"
+# A run this instance does not know (another DAGSTER_HOME, the standalone Lambda's
+# ephemeral instance) may be alive: its rows are closed only once no run could still
+# be going (Lambda stops at 15 minutes, run monitoring fails an ECS run at 2 hours).
+UNKNOWN_RUN_ABANDONED_AFTER = timedelta(days=1)
 MAX_ERROR_CHARS = 4000
 
 
@@ -126,21 +130,28 @@ class RunLog:
                 .values(status=FAILED, end_time=datetime.now(UTC), error_message=error[:MAX_ERROR_CHARS])
             )
 
-    def close_abandoned(self, days: Iterable[date], is_alive: Callable[[str], bool]) -> list[str]:
+    def close_abandoned(self, days: Iterable[date], is_alive: Callable[[str], bool | None]) -> list[str]:
         """Fail the ``running`` rows other runs left for these days when those runs are gone
-        (every endpoint's rows: a dead run finishes none of them)."""
+        (every endpoint's rows: a dead run finishes none of them). ``is_alive`` says None
+        for a run it does not know: gone only once its rows are older than
+        ``UNKNOWN_RUN_ABANDONED_AFTER``."""
         keys = [day.isoformat() for day in days]
         with self.engine.connect() as connection:
-            others = set(
+            others = dict(
                 connection.execute(
-                    select(ingestion_metadata.c.dagster_run_id).where(
+                    select(ingestion_metadata.c.dagster_run_id, func.max(ingestion_metadata.c.start_time))
+                    .where(
                         ingestion_metadata.c.partition_key.in_(keys),
                         ingestion_metadata.c.status == RUNNING,
                         ingestion_metadata.c.dagster_run_id != self.run_id,
                     )
-                ).scalars()
+                    .group_by(ingestion_metadata.c.dagster_run_id)
+                ).all()
             )
-        dead = sorted(run_id for run_id in others if run_id and not is_alive(run_id))
+        long_ago = datetime.now(UTC) - UNKNOWN_RUN_ABANDONED_AFTER
+        dead = sorted(
+            run_id for run_id, started in others.items() if run_id and _gone(is_alive(run_id), started, long_ago)
+        )
         if dead:
             with self.engine.begin() as connection:
                 connection.execute(
@@ -173,3 +184,13 @@ class RunLog:
             conditions.append(ingestion_metadata.c.status == RUNNING)
         with self.engine.begin() as connection:
             connection.execute(update(ingestion_metadata).where(*conditions).values(**values))
+
+
+def _gone(alive: bool | None, started: datetime | None, long_ago: datetime) -> bool:
+    if alive is None:  # not this instance's run
+        return started is not None and _aware(started) < long_ago
+    return not alive
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)

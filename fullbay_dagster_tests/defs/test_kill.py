@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 from dagster import DagsterRunStatus
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, select, text
 
 from fullbay_dagster.fullbay.simulator import Simulator, SimulatorConfig
-from fullbay_dagster.warehouse.schema import ingestion_metadata, raw_work_orders
+from fullbay_dagster.warehouse.schema import ingestion_metadata, raw_work_orders, work_orders
 from fullbay_dagster_tests.conftest import TEST_KEY
 from fullbay_dagster_tests.defs.cli_runs import (
     ROOT,
@@ -72,3 +72,55 @@ def test_a_killed_run_leaves_nothing_running(tmp_path: Path, pg_url: str, pg_eng
     assert count(pg_engine, raw_work_orders) == 14 * 10
     assert count(pg_engine, ingestion_metadata, ingestion_metadata.c.status == "running") == 0
     assert count(pg_engine, ingestion_metadata, ingestion_metadata.c.status == "success") == 14
+
+
+@pytest.mark.slow
+def test_a_run_killed_in_its_build_step_has_its_rows_closed_by_the_next(
+    tmp_path: Path, pg_url: str, pg_engine: Engine
+) -> None:
+    """The build step holds no pool slot, so the next run cannot learn of the dead run
+    from the pool: it tells by the run's process, gone from this host."""
+    home = local_home(tmp_path)
+    first, last = FIRST, FIRST + timedelta(days=3)
+    blocked = f"fullbay:{work_orders.name}:{first + timedelta(days=2)}"
+    config = SimulatorConfig(api_key=TEST_KEY, invoices_per_day=10, page_size=10, expected_ip="127.0.0.1")
+    with Simulator(config) as simulator, pg_engine.connect() as holder:
+        env = cli_env(home, pg_url, simulator, FULLBAY_MIN_INTERVAL="0")
+        command = materialize_range(first, last)
+        # The build waits on the third day's lock, held here: the kill lands mid-build.
+        holder.execute(text("SELECT pg_advisory_lock(hashtext(:name))"), {"name": blocked})
+        start_then_kill(command, env, simulator, lambda: _waiting_on_a_lock(pg_engine), "the build to wait")
+        holder.execute(text("SELECT pg_advisory_unlock(hashtext(:name))"), {"name": blocked})
+        assert count(pg_engine, work_orders) == 2 * 10
+        [killed] = {run for (run,) in _running_rows(pg_engine)}
+        simulator.configure(latency=0.0)
+        rerun = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=280)
+        assert rerun.returncode == 0, rerun.stdout[-3000:] + rerun.stderr[-3000:]
+    with pg_engine.connect() as connection:
+        closed = connection.execute(
+            select(ingestion_metadata.c.status, ingestion_metadata.c.error_message).where(
+                ingestion_metadata.c.dagster_run_id == killed
+            )
+        ).all()
+    assert len(closed) == 4 and set(closed) == {("failed", "run ended without finishing")}
+    assert _running_rows(pg_engine) == []
+    assert count(pg_engine, work_orders) == 4 * 10
+
+
+def _waiting_on_a_lock(engine: Engine) -> bool:
+    with engine.connect() as connection:
+        return bool(
+            connection.execute(
+                text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")
+            ).scalar_one()
+        )
+
+
+def _running_rows(engine: Engine) -> list[tuple[str]]:
+    with engine.connect() as connection:
+        return [
+            tuple(row)
+            for row in connection.execute(
+                select(ingestion_metadata.c.dagster_run_id).where(ingestion_metadata.c.status == "running")
+            )
+        ]

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, select, update
 
-from fullbay_dagster.warehouse.runs import ABANDONED, RunLog
+from fullbay_dagster.warehouse.runs import ABANDONED, UNKNOWN_RUN_ABANDONED_AFTER, RunLog
 from fullbay_dagster.warehouse.schema import ingestion_metadata
 
 DAY = date(2025, 3, 12)
@@ -121,3 +121,20 @@ def test_killed_run_cleanup_covers_every_endpoint(pg_engine: Engine) -> None:
     for endpoint in ("invoices", "customer_payments", "counter_sales"):
         [row] = RunLog(pg_engine, "timed-out", endpoint).rows()
         assert (row["status"], row["error_message"]) == ("failed", "Run timed out"), endpoint
+
+
+def test_rows_of_a_run_another_instance_owns_are_closed_only_when_no_run_could_still_be_going(
+    pg_engine: Engine,
+) -> None:
+    """Another DAGSTER_HOME's run, or the standalone Lambda's, is unknown here: it may be
+    writing right now, and its own success would then never be recorded."""
+    RunLog(pg_engine, "elsewhere").start([DAY], "getInvoices.php")
+    rerun = RunLog(pg_engine, "rerun")
+    assert rerun.close_abandoned([DAY], is_alive=lambda run_id: None) == []
+    assert RunLog(pg_engine, "elsewhere").rows()[0]["status"] == "running"
+    long_ago = datetime.now(UTC) - UNKNOWN_RUN_ABANDONED_AFTER - timedelta(minutes=1)
+    with pg_engine.begin() as connection:
+        connection.execute(update(ingestion_metadata).values(start_time=long_ago))
+    assert rerun.close_abandoned([DAY], is_alive=lambda run_id: None) == ["elsewhere"]
+    [row] = RunLog(pg_engine, "elsewhere").rows()
+    assert (row["status"], row["error_message"]) == ("failed", ABANDONED)
