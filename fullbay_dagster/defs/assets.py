@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import psycopg2
 from dagster import (
     AssetExecutionContext,
     AssetKey,
@@ -32,6 +33,7 @@ from dagster import (
     asset,
     multi_asset,
 )
+from sqlalchemy.exc import DBAPIError
 
 from fullbay_dagster.defs.partitions import daily_partitions, partition_days, single_run, span
 from fullbay_dagster.defs.resources import FULLBAY_POOL, AlertsResource, FullbayAPIResource, WarehouseResource
@@ -92,7 +94,11 @@ def raw_work_orders(
         tuning = config.resolved()  # a bad FULLBAY_* value fails the run-log rows with its message
         client = fullbay.get_client(context.log, config)
         try:
-            with closing(client), tempfile.TemporaryDirectory() as spool_dir:
+            with (
+                retried_when_disconnected(context, tuning),
+                closing(client),
+                tempfile.TemporaryDirectory() as spool_dir,
+            ):
                 spool = SpoolResult(Path(spool_dir))
                 # Each window's days load while later windows are still being fetched.
                 for day in _fetched_days(context, tuning, client, days, spool):
@@ -146,7 +152,7 @@ def normalise_work_orders(context: AssetExecutionContext, warehouse: WarehouseRe
     guard = RunGuard.for_context(context)
     zone = ZoneInfo(daily_partitions.timezone)
     source = f"fullbay:{INVOICES_ENDPOINT}:run:{context.run.run_id}"
-    with recorded_failure(context, run_log, days):
+    with recorded_failure(context, run_log, days), retried_when_disconnected(context, {}):
         for day in days:
             guard.check()
             counts = loader.build_work_orders_day(engine, day, zone=zone, source=source, run_id=context.run.run_id)
@@ -367,6 +373,23 @@ def _fetched_days(
         raise
     except FullbayError as exc:
         retry = step_retry(context, tuning, f"Fetching failed ({exc})")
+        if retry is None:
+            raise
+        raise retry from exc
+
+
+@contextmanager
+def retried_when_disconnected(context: AssetExecutionContext, tuning: dict[str, Any]) -> Iterator[None]:
+    """A dropped database connection (a failover, a restart, a killed backend) rolls back
+    only the day in progress: Dagster retries the step, and the days already loaded
+    reload as unchanged. Other database errors fail the step as they are."""
+    try:
+        yield
+    except (DBAPIError, psycopg2.OperationalError) as exc:
+        # A background COPY raises psycopg2's own error, which SQLAlchemy has not wrapped.
+        if isinstance(exc, DBAPIError) and not exc.connection_invalidated:
+            raise
+        retry = step_retry(context, tuning, f"The database connection dropped ({_describe(exc)})")
         if retry is None:
             raise
         raise retry from exc

@@ -43,6 +43,7 @@ from fullbay_dagster.defs.assets import (
     raw_day_metadata,
     raw_work_orders,
     recorded_failure,
+    retried_when_disconnected,
     step_retry,
 )
 from fullbay_dagster.defs.checks import endpoint_checks, fullbay_checks
@@ -119,7 +120,11 @@ def _raw_asset(endpoint: Endpoint) -> AssetsDefinition:
         with recorded_failure(context, run_log, days):
             client = fullbay.get_client(context.log, config)
             try:
-                with closing(client), tempfile.TemporaryDirectory() as spool_dir:
+                with (
+                    retried_when_disconnected(context, config.resolved()),
+                    closing(client),
+                    tempfile.TemporaryDirectory() as spool_dir,
+                ):
                     spool = SpoolResult(Path(spool_dir))
                     for day in _fetched(context, config, client, endpoint, days, spool):
                         guard.check()
@@ -203,7 +208,7 @@ def _normalised_asset(endpoint: Endpoint, raw: AssetsDefinition) -> AssetsDefini
         engine = warehouse.get_engine()
         run_log = RunLog(engine, context.run.run_id, endpoint.name)
         guard = RunGuard.for_context(context)
-        with recorded_failure(context, run_log, days):
+        with recorded_failure(context, run_log, days), retried_when_disconnected(context, {}):
             for day in days:
                 guard.check()
                 counts = build_endpoint_day(engine, endpoint, day, run_id=context.run.run_id)
