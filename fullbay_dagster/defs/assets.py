@@ -104,7 +104,7 @@ def raw_work_orders(
                 for day in _fetched_days(context, tuning, client, days, spool):
                     guard.check()
                     counts = loader.load_raw_day(
-                        engine, day, spool.checked(day), run_id=context.run.run_id, fetched_at=spool.fetched_at
+                        engine, day, spool.checked(day), run_id=context.run.run_id, fetched_at=spool.fetched_at_of(day)
                     )
                     run_log.record_raw(day, counts)
                     rows = day_row_counts(engine, day)[_table_name("raw_work_orders")]

@@ -130,7 +130,12 @@ def _raw_asset(endpoint: Endpoint) -> AssetsDefinition:
                         guard.check()
                         records = spool.checked(day)
                         counts = load_endpoint_raw_day(
-                            engine, endpoint, day, records, run_id=context.run.run_id, fetched_at=spool.fetched_at
+                            engine,
+                            endpoint,
+                            day,
+                            records,
+                            run_id=context.run.run_id,
+                            fetched_at=spool.fetched_at_of(day),
                         )
                         run_log.record_raw(day, counts)
                         rows = count_live_records(engine, endpoint, day, day)

@@ -59,6 +59,13 @@ class SpoolResult:
     # When fetching began: every record is at least this fresh (see loader.load_raw_day).
     fetched_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     counts: dict[date, int] = field(default_factory=dict)
+    # When the fetch that spooled each day's window began: a window fetched minutes into
+    # a long backfill is that much fresher than the step's start.
+    window_fetched_at: dict[date, datetime] = field(default_factory=dict)
+
+    def fetched_at_of(self, day: date) -> datetime:
+        """How fresh ``day``'s records are at least: the later answer wins (raw_landing)."""
+        return self.window_fetched_at.get(day, self.fetched_at)
 
     def path(self, day: date) -> Path:
         return self.directory / f"{day.isoformat()}.jsonl"
@@ -131,6 +138,7 @@ def fetch_windows(
     window_days = min(client.config.window_days, endpoint.window_days)
     windows = list(date_windows(start, end, window_days))
     first_page: dict[str, Any] | None = None
+    first_page_at = datetime.now(UTC)
     if window_days > 1 and windows[0][0] < windows[0][1]:
         first, last = windows[0]
         first_page = client.fetch_page(first, last, 1, endpoint.php)
@@ -142,7 +150,9 @@ def fetch_windows(
     pool = ThreadPoolExecutor(max_workers=client.config.max_in_flight, thread_name_prefix="fullbay")
     try:
         futures = [
-            pool.submit(_fetch_window, client, first, last, spool, endpoint, first_page if n == 0 else None)
+            pool.submit(
+                _fetch_window, client, first, last, spool, endpoint, (first_page, first_page_at) if n == 0 else None
+            )
             for n, (first, last) in enumerate(windows)
         ]
         for future in as_completed(futures):
@@ -175,9 +185,10 @@ def _fetch_window(
     end: date,
     spool: SpoolResult,
     endpoint: Endpoint = INVOICES,
-    first_page: dict[str, Any] | None = None,
+    first: tuple[dict[str, Any] | None, datetime] | None = None,
 ) -> dict[date, int]:
-    """Fetch one window until it is consistent. Totals that move between pages, or
+    """Fetch one window until it is consistent (``first``: its page 1, fetched already,
+    and when that fetch began). Totals that move between pages, or
     invoices repeated differently from one fetch to the next, get a fresh pass from
     page 1 after a pause; repeats that come back the same are accepted (see
     ``FullbayClient.iter_window_pages``). Past the last pause the window fails the
@@ -185,9 +196,10 @@ def _fetch_window(
     waits = client.config.window_refetch_waits
     accept: tuple[str, ...] | None = None
     for attempt in range(len(waits) + 1):
+        # Page 1 already fetched serves the first pass only: a refetch starts afresh.
+        first_page, began = first if first is not None and attempt == 0 else (None, datetime.now(UTC))
         try:
-            # Page 1 already fetched serves the first pass only: a refetch starts afresh.
-            return _write_window(client, start, end, spool, accept, endpoint, first_page if attempt == 0 else None)
+            counts = _write_window(client, start, end, spool, accept, endpoint, first_page)
         except FullbayTransientError as exc:
             accept = exc.digests if isinstance(exc, FullbayRepeatsError) else None
             if attempt == len(waits):
@@ -196,6 +208,9 @@ def _fetch_window(
                 ) from None
             client.log.warning(f"{exc}; fetching the window again in {waits[attempt]:g}s ({attempt + 1}/{len(waits)})")
             time.sleep(waits[attempt])
+            continue
+        spool.window_fetched_at.update(dict.fromkeys(counts, began))
+        return counts
     raise AssertionError("unreachable")
 
 

@@ -54,7 +54,7 @@ def sync_endpoint(
     for days in fetch_windows(client, start, end, spool, endpoint):
         for day in days:
             result.raw[day] = land_raw_day(
-                engine, endpoint, day, spool.checked(day), run_id=run_id, fetched_at=spool.fetched_at
+                engine, endpoint, day, spool.checked(day), run_id=run_id, fetched_at=spool.fetched_at_of(day)
             )
             result.typed[day] = build_day(
                 engine, endpoint, day, zone=zone or ZoneInfo("UTC"), source="fullbay_api", run_id=run_id

@@ -7,24 +7,27 @@ from the spool must equal the day landed from the records."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 
 from fullbay_dagster.fullbay import spool as spool_module
+from fullbay_dagster.fullbay.client import FullbayClient, FullbayClientConfig
 from fullbay_dagster.fullbay.endpoints import CUSTOMER_PAYMENTS, INVOICES, Endpoint
 from fullbay_dagster.fullbay.generic_records import record_check
 from fullbay_dagster.fullbay.jsonio import LenientBody, parse_json
 from fullbay_dagster.fullbay.records import Checked, RecordError
-from fullbay_dagster.fullbay.spool import SpoolResult
+from fullbay_dagster.fullbay.simulator import Simulator
+from fullbay_dagster.fullbay.spool import SpoolResult, fetch_range
 from fullbay_dagster.warehouse.loader import table_checksum
 from fullbay_dagster.warehouse.raw_landing import land_raw_day
 from fullbay_dagster.warehouse.schema import quarantine, raw_records, raw_work_orders
+from fullbay_dagster_tests.conftest import TEST_KEY
 from fullbay_dagster_tests.fullbay.test_jsonio import JSON_VALUES, same
 
 DAY = date(2025, 3, 12)
@@ -124,3 +127,31 @@ def test_a_day_landed_from_the_spool_equals_one_landed_from_the_records(
     assert [table_checksum(engine, table) for table in (raw, quarantine)] == first
     assert checked == parsed
     assert checked.quarantined > 0 and checked.inserted > 0
+
+
+def test_a_window_fetched_late_in_a_long_run_is_as_fresh_as_its_fetch(
+    pg_engine: Engine, simulator: Simulator, tmp_path: Path
+) -> None:
+    """A long backfill's spool is made when its step starts; a window it fetches later
+    must not lose, as 'stale', to an answer another run landed in between."""
+    client = FullbayClient(
+        FullbayClientConfig(api_key=TEST_KEY, base_url=simulator.url, public_ip="127.0.0.1", min_interval=0)
+    )
+    day = date(2026, 3, 20)
+    (tmp_path / "backfill").mkdir()
+    (tmp_path / "schedule").mkdir()
+    backfill = SpoolResult(tmp_path / "backfill")  # the long step starts
+    simulator.configure(as_of=day + timedelta(days=1))
+    schedule = fetch_range(client, day, day, tmp_path / "schedule")  # another run's answer lands meanwhile
+    land_raw_day(pg_engine, INVOICES, day, schedule.checked(day), now=NOW, fetched_at=schedule.fetched_at_of(day))
+    simulator.configure(as_of=day + timedelta(days=40))  # balances paid since
+    for _ in spool_module.fetch_windows(client, day, day, backfill):
+        pass
+    assert backfill.fetched_at_of(day) > schedule.fetched_at_of(day) > backfill.fetched_at
+    counts = land_raw_day(
+        pg_engine, INVOICES, day, backfill.checked(day), now=NOW, fetched_at=backfill.fetched_at_of(day)
+    )
+    assert counts.stale == 0 and counts.updated > 0
+    with pg_engine.connect() as connection:
+        stored = dict(connection.execute(select(raw_work_orders.c.fullbay_id, raw_work_orders.c.content_hash)).all())
+    assert stored == {checked.key: checked.digest for checked in backfill.checked(day)}
