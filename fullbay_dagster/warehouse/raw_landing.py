@@ -13,7 +13,7 @@ from collections.abc import Collection, Iterable
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, or_, select, update
+from sqlalchemy import Connection, Engine, delete, or_, select, update
 
 from fullbay_dagster.fullbay.endpoints import Endpoint
 from fullbay_dagster.fullbay.records import Checked, RecordError
@@ -80,13 +80,27 @@ def land_raw_day(
             )
             _mark(connection, target, unchanged, {"last_seen_at": now, "last_run_id": run_id, "fetched_at": fetched_at})
         upsert(connection, quarantine, list(bad.values()), ["partition_key", "record_hash"], keep=["first_seen_at"])
+        tally = Counter(outcome.values())
+        if not tally["stale"]:  # the day's latest answer: what it could not place is the day's quarantine
+            _resolve_quarantine(connection, target, day, set(bad))
         present = set(outcome) | {row["fullbay_id"] for row in bad.values() if row["fullbay_id"]}
         counts.deleted = _mark_vanished(connection, target, day, present, now, fetched_at)
-    tally = Counter(outcome.values())
     counts.processed = len(outcome) + len(bad)
     counts.inserted, counts.updated, counts.unchanged = tally["inserted"], tally["updated"], tally["unchanged"]
     counts.stale, counts.quarantined = tally["stale"], len(bad)
     return counts
+
+
+def _resolve_quarantine(connection: Connection, target: Landing, day: date, still_bad: Collection[str]) -> None:
+    """Quarantine rows of the day that its latest answer no longer holds: the record came
+    back placeable (and landed) or left the answer. The build quarantines only what
+    this same check refuses, so no row here is the build's alone."""
+    stale = delete(quarantine).where(
+        quarantine.c.partition_key == day.isoformat(), quarantine.c.endpoint == target.endpoint.name
+    )
+    if still_bad:
+        stale = stale.where(quarantine.c.record_hash.not_in(list(still_bad)))
+    connection.execute(stale)
 
 
 def _mark(connection: Connection, target: Landing, ids: list[str], values: dict[str, Any]) -> None:

@@ -277,6 +277,21 @@ def test_record_of_another_day_is_quarantined_and_the_rest_loads(pg_engine: Engi
         assert column_by_id(pg_engine, raw_work_orders, "deleted_at")[stray] is None
 
 
+def test_a_record_that_comes_back_placeable_leaves_the_quarantine(pg_engine: Engine) -> None:
+    """The day's quarantine is what its latest answer could not place: fixed in Fullbay,
+    the record loads and its quarantine row goes; an older answer changes neither."""
+    answer = invoices_for_day(SEED, DAY, 5, DAY)
+    fixed = copy.deepcopy(answer)
+    answer[2]["invoiceDate"] = "not-a-date"
+    t1, t2, t3 = T1, T1 + timedelta(hours=1), T1 + timedelta(hours=2)
+    assert load_raw_day(pg_engine, DAY, answer, run_id="broken", now=t2, fetched_at=t2).quarantined == 1
+    older = load_raw_day(pg_engine, DAY, fixed, run_id="older", now=t3, fetched_at=t1)
+    assert older.stale == 4 and row_count(pg_engine, quarantine) == 1  # not the day's latest answer
+    latest = load_raw_day(pg_engine, DAY, fixed, run_id="latest", now=t3, fetched_at=t3)
+    assert latest.quarantined == 0 and row_count(pg_engine, quarantine) == 0
+    assert row_count(pg_engine, raw_work_orders) == 5
+
+
 def test_failure_in_the_middle_of_a_load_commits_nothing(pg_engine: Engine) -> None:
     load(pg_engine, DAY, invoices_for_day(SEED, DAY, 10, DAY), T1)
     before = checksums(pg_engine)
