@@ -62,13 +62,7 @@ def test_a_killed_run_leaves_nothing_running(tmp_path: Path, pg_url: str, pg_eng
         assert run is not None and run.status == DagsterRunStatus.FAILURE
         held = instance.event_log_storage.get_concurrency_info("fullbay_api").claimed_slots
     assert held == []
-    with pg_engine.connect() as connection:
-        closed = connection.execute(
-            select(ingestion_metadata.c.status, ingestion_metadata.c.error_message).where(
-                ingestion_metadata.c.dagster_run_id == killed
-            )
-        ).all()
-    assert len(closed) == 14 and set(closed) == {("failed", "run ended without finishing")}
+    assert _rows_of(pg_engine, killed) == [("failed", "run ended without finishing")] * 14
     assert count(pg_engine, raw_work_orders) == 14 * 10
     assert count(pg_engine, ingestion_metadata, ingestion_metadata.c.status == "running") == 0
     assert count(pg_engine, ingestion_metadata, ingestion_metadata.c.status == "success") == 14
@@ -96,13 +90,7 @@ def test_a_run_killed_in_its_build_step_has_its_rows_closed_by_the_next(
         simulator.configure(latency=0.0)
         rerun = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=280)
         assert rerun.returncode == 0, rerun.stdout[-3000:] + rerun.stderr[-3000:]
-    with pg_engine.connect() as connection:
-        closed = connection.execute(
-            select(ingestion_metadata.c.status, ingestion_metadata.c.error_message).where(
-                ingestion_metadata.c.dagster_run_id == killed
-            )
-        ).all()
-    assert len(closed) == 4 and set(closed) == {("failed", "run ended without finishing")}
+    assert _rows_of(pg_engine, killed) == [("failed", "run ended without finishing")] * 4
     assert _running_rows(pg_engine) == []
     assert count(pg_engine, work_orders) == 4 * 10
 
@@ -122,5 +110,18 @@ def _running_rows(engine: Engine) -> list[tuple[str]]:
             tuple(row)
             for row in connection.execute(
                 select(ingestion_metadata.c.dagster_run_id).where(ingestion_metadata.c.status == "running")
+            )
+        ]
+
+
+def _rows_of(engine: Engine, run_id: str) -> list[tuple[str, str | None]]:
+    """(status, error) of each run-log row of ``run_id``."""
+    with engine.connect() as connection:
+        return [
+            (row.status, row.error_message)
+            for row in connection.execute(
+                select(ingestion_metadata.c.status, ingestion_metadata.c.error_message).where(
+                    ingestion_metadata.c.dagster_run_id == run_id
+                )
             )
         ]
