@@ -227,8 +227,10 @@ def markdown(rows: list[Row], soak: list[tuple[str, str]] | None, ok: bool, comm
         "",
         "- **Database faults** (`test_db_faults.py`): the loader's connection terminated "
         "(`pg_terminate_backend`) in the middle of a raw load (after its first 1000-record batch), in the middle "
-        "of building work orders, and inside a Dagster run's day-2 transaction: the load raises "
-        "`OperationalError`, the day is exactly as before, and a rerun equals a clean load. An unreachable "
+        "of building work orders: the load raises `OperationalError`, the day is exactly as before, and a "
+        "rerun equals a clean load. Inside a Dagster run's day-2 transaction: the day rolls back, Dagster "
+        "retries the step (a lost connection, by SQLSTATE; a statement timeout or a full disk is not "
+        "retried), and the run ends as a clean load of both days. An unreachable "
         "database configured by `DB_HOST`/`DB_PORT`/`DB_PASSWORD` fails before calling Fullbay with a message "
         "naming host and port and not the password.",
         "- **Concurrency**: two runs of the same day at once, and overlapping backfills (days 1-10 fetched "

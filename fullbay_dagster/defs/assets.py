@@ -152,7 +152,7 @@ def normalise_work_orders(context: AssetExecutionContext, warehouse: WarehouseRe
     guard = RunGuard.for_context(context)
     zone = ZoneInfo(daily_partitions.timezone)
     source = f"fullbay:{INVOICES_ENDPOINT}:run:{context.run.run_id}"
-    with recorded_failure(context, run_log, days), retried_when_disconnected(context, {}):
+    with recorded_failure(context, run_log, days), retried_when_disconnected(context, ClientTuning().resolved()):
         for day in days:
             guard.check()
             counts = loader.build_work_orders_day(engine, day, zone=zone, source=source, run_id=context.run.run_id)
@@ -386,13 +386,27 @@ def retried_when_disconnected(context: AssetExecutionContext, tuning: dict[str, 
     try:
         yield
     except (DBAPIError, psycopg2.OperationalError) as exc:
-        # A background COPY raises psycopg2's own error, which SQLAlchemy has not wrapped.
-        if isinstance(exc, DBAPIError) and not exc.connection_invalidated:
+        if not dropped_connection(exc):
             raise
         retry = step_retry(context, tuning, f"The database connection dropped ({_describe(exc)})")
         if retry is None:
             raise
         raise retry from exc
+
+
+# SQLSTATE classes of a lost connection: 08 (connection exception), 57P01-57P03
+# (admin or crash shutdown, cannot connect now); a lost socket has no SQLSTATE.
+_DISCONNECT_STATES = ("08", "57P01", "57P02", "57P03")
+
+
+def dropped_connection(exc: Exception) -> bool:
+    """Whether the error is a lost connection, not what the database refused (a full
+    disk, a statement timeout), which a retry would only repeat."""
+    if isinstance(exc, DBAPIError):
+        return exc.connection_invalidated
+    # A background COPY raises psycopg2's own error, which SQLAlchemy has not wrapped.
+    code = getattr(exc, "pgcode", None)
+    return code is None or code.startswith(_DISCONNECT_STATES)
 
 
 def step_retry(context: AssetExecutionContext, tuning: dict[str, Any], what: str) -> RetryRequested | None:

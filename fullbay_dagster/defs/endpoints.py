@@ -213,7 +213,7 @@ def _normalised_asset(endpoint: Endpoint, raw: AssetsDefinition) -> AssetsDefini
         engine = warehouse.get_engine()
         run_log = RunLog(engine, context.run.run_id, endpoint.name)
         guard = RunGuard.for_context(context)
-        with recorded_failure(context, run_log, days), retried_when_disconnected(context, {}):
+        with recorded_failure(context, run_log, days), retried_when_disconnected(context, ClientTuning().resolved()):
             for day in days:
                 guard.check()
                 counts = build_endpoint_day(engine, endpoint, day, run_id=context.run.run_id)

@@ -401,7 +401,7 @@ class FullbayClient:
                 self._reached_api = True
                 if self._says_empty(failed):
                     return _empty_page(page)
-                raise self._failure(what, failed, f"HTTP {status}")
+                raise self._failure(what, failed, status)
         if status >= 500:
             raise FullbayTransientError(f"{what}: HTTP {status}")
         if status in (401, 403):
@@ -437,13 +437,15 @@ class FullbayClient:
         """A FAIL that FULLBAY_EMPTY_FAIL_PATTERN says is an account's way of 'no records'."""
         return self._empty_fail is not None and bool(self._empty_fail.search(str(body.get("message"))))
 
-    def _failure(self, what: str, body: dict[str, Any], status: str = "") -> FullbayError:
-        """A FAIL answer, by its message: bad credentials, a bad request, or 'try again later'."""
+    def _failure(self, what: str, body: dict[str, Any], status: int = 200) -> FullbayError:
+        """A FAIL answer, by its message: bad credentials, a bad request, or 'try again
+        later'. A message neither pattern knows, sent with a 4xx status, is what the
+        status says (401/403: credentials; else the request), never retried."""
         message = redact(str(body.get("message") or "no message"), self._secrets())[:300]
-        said = f"{message} ({status})" if status else message
-        if self._auth_fail.search(message):
+        said = f"{message} (HTTP {status})" if status != 200 else message
+        if self._auth_fail.search(message) or status in (401, 403):
             return FullbayAuthError(self._auth_message(what, said))
-        if self._request_fail.search(message):
+        if self._request_fail.search(message) or 400 <= status < 500:
             return FullbayPermanentError(f"{what}: Fullbay refused the request: {said}")
         self.pacer.push_back()  # 'try again later', said in the body
         return FullbayTransientError(f"{what}: Fullbay answered FAIL: {said}")

@@ -4,9 +4,10 @@ An invoice's ``balance`` is what Fullbay said when the invoice's day was last
 fetched; payments that landed since are in ``fullbay_customer_payments``. The open
 amount of an invoice is the lower of the two views (its balance, or its total less
 the payments loaded for it), so a payment lowers the receivable as soon as the
-payments endpoint has loaded it, without re-pulling the invoice's day. A day before
-the invoice was fetched (a backfill) takes only the payments up to that day: the
-balance would count later ones (see ``open_invoices``).
+payments endpoint has loaded it, without re-pulling the invoice's day. A day that
+ended before the invoice was fetched (a backfill, and the days each daily run
+re-pulls) takes only the payments up to that day: the balance would count later
+ones (see ``open_invoices``).
 """
 
 from __future__ import annotations
@@ -72,7 +73,10 @@ def open_invoices(as_of: date, zone: ZoneInfo = _UTC, linked: bool = True) -> An
     )
     wo, raw = work_orders, raw_work_orders
     unpaid = wo.c.total_amount - func.coalesce(paid.c.paid, 0)
-    balance_holds = or_(raw.c.fetched_at.is_(None), raw.c.fetched_at < day_ends, literal(not linked))
+    # A total that did not parse (NULL) leaves the balance as the only figure.
+    balance_holds = or_(
+        raw.c.fetched_at.is_(None), raw.c.fetched_at < day_ends, wo.c.total_amount.is_(None), literal(not linked)
+    )
     open_amount = case(
         (~balance_holds, unpaid),
         (paid.c.paid.is_(None), wo.c.balance),

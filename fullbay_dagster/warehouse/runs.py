@@ -26,7 +26,8 @@ ABANDONED = "run ended without finishing"
 # A run this instance does not know (another DAGSTER_HOME, the standalone Lambda's
 # ephemeral instance) may be alive: its rows are closed only once no run could still
 # be going (Lambda stops at 15 minutes, run monitoring fails an ECS run at 2 hours).
-UNKNOWN_RUN_ABANDONED_AFTER = timedelta(days=1)
+# Well under a day: the standalone Lambda runs daily, and its next run must close them.
+UNKNOWN_RUN_ABANDONED_AFTER = timedelta(hours=3)
 MAX_ERROR_CHARS = 4000
 
 

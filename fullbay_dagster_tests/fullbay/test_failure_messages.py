@@ -142,6 +142,10 @@ def test_a_full_spool_disk_names_the_spool_and_tmpdir(simulator: Simulator, tmp_
     [
         (500, "Invalid token or IP address not authorized", FullbayAuthError),
         (400, "Date range cannot exceed 7 days", FullbayPermanentError),
+        # Wording neither pattern knows: the 4xx status says what it is.
+        (401, "Invalid credentials", FullbayAuthError),
+        (403, "Forbidden", FullbayAuthError),
+        (400, "Bad request: invalid value", FullbayPermanentError),
     ],
 )
 def test_a_fail_body_is_judged_by_its_message_whatever_the_http_status(
@@ -160,6 +164,18 @@ def test_a_fail_body_is_judged_by_its_message_whatever_the_http_status(
     assert len(hits) == 1  # neither retried nor lost
 
 
+def test_a_fail_body_it_does_not_know_with_a_5xx_is_retried() -> None:
+    hits: list[str] = []
+
+    def busy(path: str) -> Answer:
+        hits.append(path)
+        return 503, "application/json", json.dumps({"status": "FAIL", "message": "Please try later"}).encode()
+
+    with serving(busy) as url, pytest.raises(FullbayGaveUpError, match=r"Please try later \(HTTP 503\)"):
+        list(_client(f"{url}/services", max_attempts=2, backoff_initial=0.01).iter_invoices(DAY, DAY))
+    assert len(hits) == 2
+
+
 def test_a_web_page_or_an_outage_at_fullbays_own_address_is_transient() -> None:
     """At its default address a maintenance page or a dropped connection is Fullbay's
     outage, retried with backoff; the fail-fast above is for an address set by hand."""
@@ -171,10 +187,13 @@ def test_a_web_page_or_an_outage_at_fullbays_own_address_is_transient() -> None:
             )
 
 
-@pytest.mark.parametrize("status", [200, 404])
-def test_an_account_that_answers_a_quiet_window_with_fail_can_say_so(status: int) -> None:
-    """FULLBAY_EMPTY_FAIL_PATTERN: off, the FAIL is retried and the run gives up (no day
-    is ever read as empty by guess); set, the window has no records."""
+@pytest.mark.parametrize(("status", "error", "tries"), [(200, FullbayGaveUpError, 2), (404, FullbayPermanentError, 1)])
+def test_an_account_that_answers_a_quiet_window_with_fail_can_say_so(
+    status: int, error: type[Exception], tries: int
+) -> None:
+    """FULLBAY_EMPTY_FAIL_PATTERN: off, the FAIL fails the run (retried first when its
+    status does not say it is permanent): no day is ever read as empty by guess. Set,
+    the window has no records."""
     hits: list[str] = []
 
     def quiet(path: str) -> Answer:
@@ -182,9 +201,9 @@ def test_an_account_that_answers_a_quiet_window_with_fail_can_say_so(status: int
         return status, "application/json", json.dumps({"status": "FAIL", "message": "No records found"}).encode()
 
     with serving(quiet) as url:
-        with pytest.raises(FullbayGaveUpError, match="No records found"):
+        with pytest.raises(error, match="No records found"):
             list(_client(f"{url}/services", max_attempts=2, backoff_initial=0.01).iter_invoices(DAY, DAY))
-        assert len(hits) == 2
+        assert len(hits) == tries
         client = _client(f"{url}/services", empty_fail_pattern="(?i)no records found")
         assert list(client.iter_invoices(DAY, DAY)) == []
-    assert len(hits) == 3
+    assert len(hits) == tries + 1

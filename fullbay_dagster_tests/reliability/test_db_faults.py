@@ -16,19 +16,22 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import closing
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+import psycopg2
 import pytest
 from sqlalchemy import Engine, select, text
 from sqlalchemy.exc import OperationalError
 
+from fullbay_dagster.defs.assets import dropped_connection
 from fullbay_dagster.fullbay.records import content_hash
 from fullbay_dagster.fullbay.simulator import Simulator
 from fullbay_dagster.fullbay.synthetic import invoices_for_day
 from fullbay_dagster.warehouse import loader
-from fullbay_dagster.warehouse.engine import make_engine
+from fullbay_dagster.warehouse.engine import make_engine, normalise_url
 from fullbay_dagster.warehouse.schema import ingestion_metadata, raw_work_orders, work_orders
 from fullbay_dagster_tests.reliability import harness
 from fullbay_dagster_tests.reliability.harness import DAY, ZONE, Background, checksums, wait_until
@@ -394,3 +397,19 @@ def test_a_run_that_fetched_earlier_does_not_revive_a_voided_invoice(pg_url: str
         )
     assert late.success and early.success
     assert sorted(harness.ids(engine, work_orders)) == sorted(r["primaryKey"] for r in newer)
+
+
+def test_only_a_lost_connection_is_retried_not_what_the_database_refused(pg_url: str) -> None:
+    """psycopg2's own errors (a background COPY's) by SQLSTATE: a statement timeout would
+    only repeat; a terminated backend is a lost connection."""
+    url = normalise_url(pg_url).set(drivername="postgresql").render_as_string(hide_password=False)
+    with closing(psycopg2.connect(url)) as victim, closing(psycopg2.connect(url)) as admin:
+        victim.autocommit = admin.autocommit = True
+        with victim.cursor() as cursor, pytest.raises(psycopg2.OperationalError) as refused:
+            cursor.execute("SET statement_timeout = 1; SELECT pg_sleep(1)")
+        assert refused.value.pgcode == "57014" and not dropped_connection(refused.value)
+        with admin.cursor() as cursor:
+            cursor.execute("SELECT pg_terminate_backend(%s)", (victim.get_backend_pid(),))
+        with victim.cursor() as cursor, pytest.raises(psycopg2.OperationalError) as lost:
+            cursor.execute("SELECT 1")
+        assert dropped_connection(lost.value)

@@ -124,6 +124,17 @@ def test_a_day_before_the_invoices_were_fetched_counts_only_the_payments_made_by
     # What the fetched balances alone said of the same invoices: payments made after T0 counted.
     fetched = _api_balances(client, T0)
     assert sum(then.values()) > sum(fetched.values())
+    # A total that did not parse leaves the fetched balance as the only figure, not nothing.
+    wo = receivables.work_orders
+    with pg_engine.begin() as connection:
+        victim, balance = connection.execute(
+            select(wo.c.fullbay_id, wo.c.balance).where(wo.c.balance > 0, wo.c.invoice_date <= T0).limit(1)
+        ).one()
+        connection.execute(update(wo).where(wo.c.fullbay_id == victim).values(total_amount=None))
+        opened = dict(
+            connection.execute(select(receivables.open_invoices(T0).subquery().c["fullbay_id", "open_amount"])).all()
+        )
+    assert opened[victim] == balance
     # Payments that name no invoice (Fullbay's field not the guessed one) cannot date a
     # past day: the fetched balances are the best there is, not totals counted unpaid.
     assert receivables.payments_linked(pg_engine)
