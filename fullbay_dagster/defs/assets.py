@@ -23,6 +23,7 @@ from dagster import (
     AssetExecutionContext,
     AssetKey,
     AssetSpec,
+    DagsterExecutionInterruptedError,
     MaterializeResult,
     MetadataValue,
     RetryRequested,
@@ -344,12 +345,18 @@ def recorded_failure(context: AssetExecutionContext, run_log: RunLog, days: list
         except Exception as bookkeeping:  # the database itself may be what failed; keep the original error
             context.log.warning(f"Could not record the failure in ingestion_metadata: {type(bookkeeping).__name__}")
         raise
-    except Exception as exc:
+    except (Exception, DagsterExecutionInterruptedError) as exc:
+        # Interrupted (the run terminated, its backfill canceled) is a BaseException:
+        # without this its rows would stay `running` until a rerun of the same days.
+        cause = TERMINATED if isinstance(exc, DagsterExecutionInterruptedError) else _describe(exc)
         try:
-            run_log.fail(days, _describe(exc))
+            run_log.fail(days, cause)
         except Exception as bookkeeping:
             context.log.warning(f"Could not record the failure in ingestion_metadata: {type(bookkeeping).__name__}")
         raise
+
+
+TERMINATED = "the run was terminated (or its backfill canceled) before this day finished"
 
 
 def _describe(exc: BaseException) -> str:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import errno
 import os
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -148,11 +149,22 @@ def fetch_windows(
             )
             windows, first_page = list(date_windows(start, end, 1)), None
     pool = ThreadPoolExecutor(max_workers=client.config.max_in_flight, thread_name_prefix="fullbay")
+    failed = threading.Event()
+
+    def fetch(first: date, last: date, page_1: tuple[dict[str, Any] | None, datetime] | None) -> dict[date, int]:
+        # Once a window has failed the step fails: a worker must not start the next one
+        # (its retries against a failing API would only delay the step's retry).
+        if failed.is_set():
+            return {}
+        try:
+            return _fetch_window(client, first, last, spool, endpoint, page_1)
+        except BaseException:
+            failed.set()
+            raise
+
     try:
         futures = [
-            pool.submit(
-                _fetch_window, client, first, last, spool, endpoint, (first_page, first_page_at) if n == 0 else None
-            )
+            pool.submit(fetch, first, last, (first_page, first_page_at) if n == 0 else None)
             for n, (first, last) in enumerate(windows)
         ]
         for future in as_completed(futures):
@@ -162,6 +174,8 @@ def fetch_windows(
                 if exc.errno not in _DISK_FULL:
                     raise
                 raise _disk_full(spool.directory, exc) from exc
+            if not counts:
+                continue  # not fetched: another window failed
             spool.counts.update(counts)
             yield sorted(counts)
     finally:

@@ -163,3 +163,25 @@ def test_each_day_shows_what_its_tables_hold_on_a_rerun_too(engine: Engine) -> N
             line_rows = connection.execute(select(func.count()).where(lines.c.record_date == day)).scalar_one()
         assert shown[("vendor_bills", day.isoformat())] == live > 0
         assert shown[("vendor_bills_lines", day.isoformat())] == line_rows > 0
+
+
+def test_a_backfill_of_earlier_days_names_the_later_agings_it_leaves_stale(engine: Engine) -> None:
+    """A day's aging counts every earlier day's invoices: the receivables step of a run of
+    earlier days says which later days, aged before, to materialize again."""
+    defs = load_definitions({"FULLBAY_ENDPOINTS": "invoices,customer_payments"})
+    job = defs.resolve_job_def(JOB_NAME)
+    instance = DagsterInstance.ephemeral()
+    later = job.execute_in_process(instance=instance, tags=range_tags(LAST.isoformat(), LAST.isoformat()))
+    earlier = job.execute_in_process(instance=instance, tags=range_tags(FIRST.isoformat(), FIRST.isoformat()))
+    assert later.success and earlier.success
+
+    def to_refresh(result: ExecuteInProcessResult) -> object:
+        [event] = [
+            e
+            for e in result.get_asset_materialization_events()
+            if e.asset_key.to_user_string() == "receivables"
+            and "run_later_days_to_refresh" in e.materialization.metadata
+        ]
+        return event.materialization.metadata["run_later_days_to_refresh"].value
+
+    assert (to_refresh(later), to_refresh(earlier)) == (0, 1)

@@ -425,3 +425,13 @@ def test_envelope_of_an_empty_window_is_normalised() -> None:
     body = {"status": "SUCCESS", "totalCount": 0, "totalPages": 1}
     FullbayClient._check_envelope("x", body, 1)
     assert (body["resultSet"], body["totalPages"]) == ([], 0)
+
+
+def test_once_a_window_has_failed_no_other_window_is_started(simulator: Simulator, tmp_path: Path) -> None:
+    """The step fails with the first failed window: a worker that starts the next one
+    only spends another retry budget on a failing API before Dagster retries the step."""
+    simulator.configure(fault_rate=1.0, fault_kinds=["503"])
+    client, _ = make_client(simulator, window_days=1, max_in_flight=1, max_attempts=2, max_interval=0.05)
+    with pytest.raises(FullbayGaveUpError):
+        fetch_range(client, DAY, DAY + timedelta(days=2), tmp_path)
+    assert len(simulator.requests()) == 2  # the first day's two attempts, nothing after

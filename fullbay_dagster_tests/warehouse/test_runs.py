@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
+import pytest
+from dagster import DagsterExecutionInterruptedError, build_asset_context
 from sqlalchemy import Engine, func, select, update
 
+from fullbay_dagster.defs.assets import TERMINATED, recorded_failure
 from fullbay_dagster.warehouse.runs import ABANDONED, UNKNOWN_RUN_ABANDONED_AFTER, RunLog
 from fullbay_dagster.warehouse.schema import ingestion_metadata
 
@@ -138,3 +141,13 @@ def test_rows_of_a_run_another_instance_owns_are_closed_only_when_no_run_could_s
     assert rerun.close_abandoned([DAY], is_alive=lambda run_id: None) == ["elsewhere"]
     [row] = RunLog(pg_engine, "elsewhere").rows()
     assert (row["status"], row["error_message"]) == ("failed", ABANDONED)
+
+
+def test_a_terminated_step_fails_its_days_rows_with_the_reason(pg_engine: Engine) -> None:
+    """Terminating a run (or canceling its backfill) interrupts its step with a
+    BaseException: its rows say so at once instead of staying `running`."""
+    log = RunLog(pg_engine, "run-t")
+    log.start(DAYS, "getInvoices.php")
+    with pytest.raises(DagsterExecutionInterruptedError), recorded_failure(build_asset_context(), log, DAYS):
+        raise DagsterExecutionInterruptedError
+    assert [(row["status"], row["error_message"]) for row in log.rows()] == [("failed", TERMINATED)] * 3
