@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 from zoneinfo import ZoneInfo
 
 import psycopg2
@@ -379,10 +379,7 @@ def _fetched_days(
     except FullbayPermanentError:
         raise
     except FullbayError as exc:
-        retry = step_retry(context, tuning, f"Fetching failed ({exc})")
-        if retry is None:
-            raise
-        raise retry from exc
+        retry_step(context, tuning, f"Fetching failed ({exc})", exc)
 
 
 @contextmanager
@@ -395,10 +392,7 @@ def retried_when_disconnected(context: AssetExecutionContext, tuning: dict[str, 
     except (DBAPIError, psycopg2.OperationalError) as exc:
         if not dropped_connection(exc):
             raise
-        retry = step_retry(context, tuning, f"The database connection dropped ({_describe(exc)})")
-        if retry is None:
-            raise
-        raise retry from exc
+        retry_step(context, tuning, f"The database connection dropped ({_describe(exc)})", exc)
 
 
 # SQLSTATE classes of a lost connection: 08 (connection exception), 57P01-57P03
@@ -416,11 +410,13 @@ def dropped_connection(exc: Exception) -> bool:
     return code is None or code.startswith(_DISCONNECT_STATES)
 
 
-def step_retry(context: AssetExecutionContext, tuning: dict[str, Any], what: str) -> RetryRequested | None:
-    """Dagster's retry of the step after a pause (``step_retries``, ``step_retry_wait``);
-    None when retries are off (0), so the step fails with the error itself."""
+def retry_step(context: AssetExecutionContext, tuning: dict[str, Any], what: str, exc: BaseException) -> NoReturn:
+    """Ask Dagster to retry the step after a pause (``step_retries``, ``step_retry_wait``);
+    with retries off (0) the step fails with ``exc`` itself."""
     retries = tuning.get("step_retries", DEFAULT_STEP_RETRIES)
     if not retries:
-        return None
+        raise exc
     context.log.warning(f"{what}; asking Dagster to retry the step.")
-    return RetryRequested(max_retries=retries, seconds_to_wait=tuning.get("step_retry_wait", DEFAULT_STEP_RETRY_WAIT))
+    raise RetryRequested(
+        max_retries=retries, seconds_to_wait=tuning.get("step_retry_wait", DEFAULT_STEP_RETRY_WAIT)
+    ) from exc

@@ -44,7 +44,7 @@ from fullbay_dagster.defs.assets import (
     raw_work_orders,
     recorded_failure,
     retried_when_disconnected,
-    step_retry,
+    retry_step,
 )
 from fullbay_dagster.defs.checks import endpoint_checks, fullbay_checks
 from fullbay_dagster.defs.environment import SETTINGS
@@ -179,10 +179,7 @@ def _fetched(
     except FullbayPermanentError:
         raise
     except FullbayError as exc:
-        retry = step_retry(context, config.resolved(), f"Fetching {endpoint.php} failed ({exc})")
-        if retry is None:
-            raise
-        raise retry from exc
+        retry_step(context, config.resolved(), f"Fetching {endpoint.php} failed ({exc})", exc)
 
 
 def _table_spec(endpoint: Endpoint, key: str, table: Any, raw: AssetsDefinition) -> AssetSpec:

@@ -398,10 +398,7 @@ class FullbayClient:
             # undocumented): judged by its message whatever the status.
             failed = _fail_envelope(content)
             if failed is not None:
-                self._reached_api = True
-                if self._says_empty(failed):
-                    return _empty_page(page)
-                raise self._failure(what, failed, status)
+                return self._fail_answer(what, failed, page, status)
         if status >= 500:
             raise FullbayTransientError(f"{what}: HTTP {status}")
         if status in (401, 403):
@@ -422,33 +419,32 @@ class FullbayClient:
         if not isinstance(body, dict) or "status" not in body:
             shape = "an object without a status" if isinstance(body, dict) else type(body).__name__
             raise self._endpoint_trouble(what, f"expected Fullbay's JSON envelope, got {shape}", reachable=True)
-        self._reached_api = True
         outcome = body.get("status")
-        if outcome == "FAIL" and self._says_empty(body):
-            return _empty_page(page)
         if outcome == "FAIL":
-            raise self._failure(what, body)
+            return self._fail_answer(what, body, page)
+        self._reached_api = True
         if outcome != "SUCCESS":
             raise FullbayTransientError(f"{what}: unexpected status {str(outcome)[:40]!r} in the response")
         self._check_envelope(what, body, page)
         return body
 
-    def _says_empty(self, body: dict[str, Any]) -> bool:
-        """A FAIL that FULLBAY_EMPTY_FAIL_PATTERN says is an account's way of 'no records'."""
-        return self._empty_fail is not None and bool(self._empty_fail.search(str(body.get("message"))))
-
-    def _failure(self, what: str, body: dict[str, Any], status: int = 200) -> FullbayError:
-        """A FAIL answer, by its message: bad credentials, a bad request, or 'try again
-        later'. A message neither pattern knows, sent with a 4xx status, is what the
-        status says (401/403: credentials; else the request), never retried."""
-        message = redact(str(body.get("message") or "no message"), self._secrets())[:300]
+    def _fail_answer(self, what: str, body: dict[str, Any], page: int, status: int = 200) -> dict[str, Any]:
+        """A FAIL answer, by its message: an empty window where FULLBAY_EMPTY_FAIL_PATTERN
+        says so (returned as one), else bad credentials, a bad request, or 'try again
+        later' (raised). A message neither pattern knows, sent with a 4xx status, is what
+        the status says (401/403: credentials; else the request), never retried."""
+        self._reached_api = True
+        raw_message = str(body.get("message") or "no message")
+        if self._empty_fail is not None and self._empty_fail.search(raw_message):
+            return _empty_page(page)
+        message = redact(raw_message, self._secrets())[:300]
         said = f"{message} (HTTP {status})" if status != 200 else message
         if self._auth_fail.search(message) or status in (401, 403):
-            return FullbayAuthError(self._auth_message(what, said))
+            raise FullbayAuthError(self._auth_message(what, said))
         if self._request_fail.search(message) or 400 <= status < 500:
-            return FullbayPermanentError(f"{what}: Fullbay refused the request: {said}")
+            raise FullbayPermanentError(f"{what}: Fullbay refused the request: {said}")
         self.pacer.push_back()  # 'try again later', said in the body
-        return FullbayTransientError(f"{what}: Fullbay answered FAIL: {said}")
+        raise FullbayTransientError(f"{what}: Fullbay answered FAIL: {said}")
 
     def _endpoint_trouble(self, what: str, detail: str, *, reachable: bool, confirmed: bool = False) -> FullbayError:
         """Until the first answer shaped like Fullbay's, an address that cannot be reached or

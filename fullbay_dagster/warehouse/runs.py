@@ -187,11 +187,7 @@ class RunLog:
             connection.execute(update(ingestion_metadata).where(*conditions).values(**values))
 
 
-def _gone(alive: bool | None, started: datetime | None, long_ago: datetime) -> bool:
+def _gone(alive: bool | None, started: datetime, long_ago: datetime) -> bool:
     if alive is None:  # not this instance's run
-        return started is not None and _aware(started) < long_ago
+        return started < long_ago  # start_time is a Timestamp: timezone-aware on every backend
     return not alive
-
-
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
