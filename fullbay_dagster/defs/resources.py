@@ -88,8 +88,8 @@ class FullbayAPIResource(ConfigurableResource):
 
     def setup_for_execution(self, context: InitResourceContext) -> None:
         # Runs once per run before any step waits on the pool (one process per run).
-        if context.instance is not None and context.run_id is not None:
-            released = release_dead_runs(context.instance, context.run_id, FULLBAY_POOL)
+        if context.instance is not None and context.run is not None:
+            released = release_dead_runs(context.instance, context.run.run_id, FULLBAY_POOL)
             if released and context.log is not None:
                 context.log.warning(f"Freed the {FULLBAY_POOL} slots of killed runs: {', '.join(released)}")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -23,9 +24,11 @@ from fullbay_dagster.warehouse.schema import (
 PREVIEW_COLUMNS = ("fullbay_id", "invoice_date", "work_order_number", "customer_name", "status", "total_amount")
 
 
-def day_row_counts(engine: Engine, day: date) -> dict[str, int]:
-    """Rows of the day in each table, by table name (live rows only where rows can be deleted);
-    for ``fullbay_schema_fields``, which is not kept per day, the whole table."""
+def day_row_counts(engine: Engine, day: date, tables: Collection[str] | None = None) -> dict[str, int]:
+    """Rows of the day in each table (or in ``tables``), by table name (live rows only
+    where rows can be deleted); for ``fullbay_schema_fields``, which is not kept per day,
+    the whole table. A step asks only for its own tables: each count is a query, once
+    per day of the run."""
     key = day.isoformat()
     queries = {
         raw_work_orders.name: select(func.count()).where(
@@ -50,7 +53,11 @@ def day_row_counts(engine: Engine, day: date) -> dict[str, int]:
         schema_fields.name: select(func.count()).select_from(schema_fields),
     }
     with engine.connect() as connection:
-        return {name: int(connection.execute(query).scalar_one()) for name, query in queries.items()}
+        return {
+            name: int(connection.execute(query).scalar_one())
+            for name, query in queries.items()
+            if tables is None or name in tables
+        }
 
 
 def endpoint_day_rows(engine: Engine, endpoint: str, day: date) -> dict[str, int]:
