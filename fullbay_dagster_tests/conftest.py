@@ -9,10 +9,13 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, time
 
 import pytest
 from sqlalchemy import Engine, create_engine, make_url, text
 
+from fullbay_dagster.fullbay import client
+from fullbay_dagster.fullbay.auth import today_in
 from fullbay_dagster.fullbay.simulator import Simulator, SimulatorConfig
 from fullbay_dagster.warehouse import migrate
 from fullbay_dagster.warehouse.engine import make_engine, normalise_url
@@ -28,6 +31,14 @@ TEST_KEY = "test-key-7f3c9a52-1b2d-4e8f-9a0b-c1d2e3f4a5b6"
 
 def _admin_engine() -> Engine:
     return create_engine(normalise_url(SERVER_URL), isolation_level="AUTOCOMMIT")
+
+
+@pytest.fixture(autouse=True)
+def _clients_away_from_midnight(monkeypatch: pytest.MonkeyPatch) -> None:
+    """In-process clients see the real day at noon: the simulator's token day, but away
+    from midnight, where a refused call is retried once with the other day's token (a
+    test counting requests would then depend on the hour it runs)."""
+    monkeypatch.setattr(client, "_now", lambda: datetime.combine(today_in("UTC"), time(12), UTC))
 
 
 @pytest.fixture()

@@ -17,7 +17,8 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
+from datetime import time as day_start
 from email.utils import parsedate_to_datetime
 from typing import Any, Protocol
 from urllib.parse import urlsplit
@@ -59,6 +60,10 @@ INVOICES_ENDPOINT = "getInvoices.php"
 # these defaults match the phrasing public clients report.
 DEFAULT_AUTH_FAIL_PATTERN = r"(?i)\bkey\b|token|\bip\b|authori[sz]|allow|permission|denied"
 DEFAULT_REQUEST_FAIL_PATTERN = r"(?i)date|range|exceed|page|parameter"
+# A call this close to midnight (FULLBAY_TOKEN_TIMEZONE) that Fullbay rejects is retried
+# once with the token of the day on the other side: it was dated before midnight and
+# checked after, or Fullbay's clock differs from ours by up to this much.
+MIDNIGHT_MARGIN = timedelta(minutes=5)
 _ENVELOPE_INTS = (
     "resultCount",
     "totalCount",
@@ -242,6 +247,10 @@ def _parse_retry_after(value: str | None) -> float | None:
         return None
 
 
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
 class FullbayClient:
     """One client per run: it caches the day's token and the detected IP, and
     enforces the pacing (minimum interval, calls in flight) across threads."""
@@ -252,9 +261,11 @@ class FullbayClient:
         logger: LogSink | None = None,
         session: requests.Session | None = None,
         refresh_api_key: Callable[[], str] | None = None,
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
         """``refresh_api_key`` re-reads a key that may have been rotated (Secrets
-        Manager); it is called once when Fullbay rejects the current one."""
+        Manager); it is called once when Fullbay rejects the current one. ``clock``
+        (timezone-aware now) dates the token; tests set it near midnight."""
         install_urllib3_redaction()
         self.config = config
         self._api_key = config.api_key
@@ -276,6 +287,11 @@ class FullbayClient:
         self._ip: str | None = _validate_ip(config.public_ip, "FULLBAY_PUBLIC_IP") if config.public_ip else None
         self._ip_detected = False
         self._token: tuple[date, str, str] | None = None  # (day, ip, token)
+        self._clock = clock or _now
+        self._zone = ZoneInfo(config.token_timezone)
+        # Near midnight Fullbay's clock may already (or still) be on the other day: the
+        # token day that worked there, and until when it is used instead of ours.
+        self._pinned_day: tuple[date, datetime] | None = None
         self._auth_fail = re.compile(config.auth_fail_pattern)
         self._request_fail = re.compile(config.request_fail_pattern)
         self._empty_fail = re.compile(config.empty_fail_pattern) if config.empty_fail_pattern else None
@@ -307,26 +323,51 @@ class FullbayClient:
         return _validate_ip(response.content.decode("ascii", "replace"), f"the IP echo service {url}")
 
     def token(self) -> str:
-        today = today_in(self.config.token_timezone)
+        return self._dated_token()[1]
+
+    def _dated_token(self) -> tuple[date, str]:
+        """The token for this moment, with the day it was made for."""
+        now = self._clock()
+        pinned = self._pinned_day
+        today = pinned[0] if pinned is not None and now < pinned[1] else today_in(self.config.token_timezone, now)
         ip = self.public_ip()
         cached = self._token
         if cached is None or cached[0] != today or cached[1] != ip:
             cached = (today, ip, make_token(self._api_key, today, ip))
             self._token = cached
-        return cached[2]
+        return cached[0], cached[2]
 
-    def _recover_from_auth_failure(self) -> str | None:
-        """What may have changed under us: the key (rotated) or, when detected, the
-        egress IP (a NAT swap). Returns what was renewed, or None if nothing was."""
+    def _other_side_of_midnight(self, used: date) -> date | None:
+        """Within MIDNIGHT_MARGIN of midnight (in FULLBAY_TOKEN_TIMEZONE), the day on the
+        other side of it from ``used``: the call may have been dated before midnight and
+        checked after it, or the two clocks differ by a little. Pinned for the margin."""
+        now = self._clock().astimezone(self._zone)
+        after = datetime.combine(now.date() + timedelta(days=1), day_start(), self._zone)
+        before = datetime.combine(now.date(), day_start(), self._zone)
+        midnight = before if now - before < after - now else after
+        if abs(now - midnight) > MIDNIGHT_MARGIN:
+            return None
+        later = midnight.date()
+        other = later - timedelta(days=1) if used == later else later
+        self._pinned_day = (other, midnight + MIDNIGHT_MARGIN)
+        return other
+
+    def _recover_from_auth_failure(self, used_day: date | None = None) -> str | None:
+        """What may have changed under us: the token's day (a call at midnight), the key
+        (rotated) or, when detected, the egress IP (a NAT swap). Returns what was
+        renewed, or None if nothing was."""
+        other = self._other_side_of_midnight(used_day) if used_day is not None else None
+        if other is not None:
+            return f"the token of {other} (the call was made near midnight, {self.config.token_timezone})"
         if self._refresh_api_key is not None:
             fresh = self._refresh_api_key()
             if fresh and fresh != self._api_key:
                 self._api_key, self._token = fresh, None
-                return "the API key from the secret"
+                return "the API key read again from the secret"
         with self._ip_lock:
             if self._ip_detected and not self.config.public_ip:
                 self._ip, self._ip_detected, self._token = None, False, None
-                return "the public IP"
+                return "the public IP read again"
         return None
 
     # -- one request ------------------------------------------------------------
@@ -336,15 +377,16 @@ class FullbayClient:
 
     def _request_once(self, start: date, end: date, page: int, endpoint: str = INVOICES_ENDPOINT) -> dict[str, Any]:
         what = f"{endpoint} {start}..{end} page {page}"
+        url = f"{self.config.base_url.rstrip('/')}/{endpoint}"
+        self.pacer.acquire(priority=(start.toordinal(), page))
+        token_day, token = self._dated_token()  # after any wait for the pacer: dated as sent
         params = {
             "key": self._api_key,
-            "token": self.token(),
+            "token": token,
             "startDate": start.isoformat(),
             "endDate": end.isoformat(),
             "page": str(page),
         }
-        url = f"{self.config.base_url.rstrip('/')}/{endpoint}"
-        self.pacer.acquire(priority=(start.toordinal(), page))
         self.stats.add(requests=1)
         started = time.monotonic()
         try:
@@ -379,7 +421,11 @@ class FullbayClient:
             self._release(what, ok=False, retry_after=_parse_retry_after(response.headers.get("Retry-After")))
         else:
             self._release(what, ok=True, latency=time.monotonic() - started)
-        return self._check_response(what, response, content, page)
+        try:
+            return self._check_response(what, response, content, page)
+        except FullbayAuthError as exc:
+            exc.token_day = token_day
+            raise
 
     def _release(self, what: str, *, ok: bool, latency: float | None = None, retry_after: float | None = None) -> None:
         if self.pacer.release(ok=ok, latency=latency, retry_after=retry_after):
@@ -520,12 +566,12 @@ class FullbayClient:
                     f"Gave up on {endpoint} {start}..{end} page {page} after "
                     f"{exc.last_attempt.attempt_number} attempts: {last}"
                 ) from None
-            except FullbayAuthError:
-                renewed = None if retried_auth else self._recover_from_auth_failure()
+            except FullbayAuthError as exc:
+                renewed = None if retried_auth else self._recover_from_auth_failure(exc.token_day)
                 if renewed is None:
                     raise
                 retried_auth = True
-                self.log.warning(f"Fullbay rejected the credentials; retrying once with {renewed} read again.")
+                self.log.warning(f"Fullbay rejected the credentials; retrying once with {renewed}.")
 
     def _wait(self, state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None

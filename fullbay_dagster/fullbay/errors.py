@@ -5,6 +5,8 @@ Messages never contain the API key, the token or a URL with its query string.
 
 from __future__ import annotations
 
+from datetime import date
+
 
 class FullbayError(Exception):
     """Base class for every error the Fullbay client raises."""
@@ -20,6 +22,10 @@ class FullbayEndpointError(FullbayPermanentError):
 
 class FullbayAuthError(FullbayPermanentError):
     """Fullbay rejected the key, the token or the caller's IP."""
+
+    def __init__(self, message: str, token_day: date | None = None) -> None:
+        super().__init__(message)
+        self.token_day = token_day  # the day the rejected call's token was made for
 
 
 class FullbayTransientError(FullbayError):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -38,7 +38,9 @@ class Captured(logging.Handler):
         self.messages.append(record.getMessage())
 
 
-def make_client(simulator: Simulator, **overrides: object) -> tuple[FullbayClient, Captured]:
+def make_client(
+    simulator: Simulator, clock: Callable[[], datetime] | None = None, **overrides: object
+) -> tuple[FullbayClient, Captured]:
     settings: dict[str, object] = {
         "api_key": TEST_KEY,
         "base_url": simulator.url,
@@ -54,7 +56,7 @@ def make_client(simulator: Simulator, **overrides: object) -> tuple[FullbayClien
     captured = Captured()
     logger.addHandler(captured)
     logger.setLevel(logging.DEBUG)
-    return FullbayClient(FullbayClientConfig(**settings), logger=logger), captured  # type: ignore[arg-type]
+    return FullbayClient(FullbayClientConfig(**settings), logger=logger, clock=clock), captured  # type: ignore[arg-type]
 
 
 # -- token and windows ------------------------------------------------------------
@@ -292,6 +294,43 @@ def test_urllib3_debug_lines_are_redacted(simulator: Simulator, caplog: pytest.L
     request_lines = [r.getMessage() for r in caplog.records if "getInvoices.php" in r.getMessage()]
     assert request_lines, "urllib3 should log the request line at DEBUG"
     assert all(TEST_KEY not in line and client.token() not in line for line in request_lines)
+
+
+# -- the token at midnight ---------------------------------------------------------------------
+
+
+def at(day: date, hour: int, minute: int, second: int = 0) -> datetime:
+    return datetime(day.year, day.month, day.day, hour, minute, second, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("ours", "why"),
+    [
+        (lambda today: at(today - timedelta(days=1), 23, 59, 30), "dated before midnight, checked after it"),
+        (lambda today: at(today + timedelta(days=1), 0, 0, 30), "our clock a little ahead of Fullbay's"),
+    ],
+)
+def test_a_call_rejected_near_midnight_is_retried_with_the_other_days_token(
+    simulator: Simulator, ours: object, why: str
+) -> None:
+    """Fullbay's day (the simulator's real clock) is ``today``; ours is 30 s across midnight."""
+    today = today_in("UTC")
+    client, log = make_client(simulator, clock=lambda: ours(today))  # type: ignore[operator]
+    assert client.fetch_page(DAY, DAY, 1)["resultCount"] > 0, why
+    assert len(simulator.requests()) == 2  # refused, then served
+    assert any(f"retrying once with the token of {today}" in m for m in log.messages)
+    # The day that worked is kept for the rest of the margin: the next call is not refused first.
+    simulator.clear_requests()
+    client.fetch_page(DAY, DAY, 2)
+    assert len(simulator.requests()) == 1
+
+
+def test_a_wrong_token_day_away_from_midnight_is_not_retried(simulator: Simulator) -> None:
+    client, log = make_client(simulator, clock=lambda: at(today_in("UTC") - timedelta(days=1), 12, 0))
+    with pytest.raises(FullbayAuthError, match="token day's timezone"):
+        client.fetch_page(DAY, DAY, 1)
+    assert len(simulator.requests()) == 1
+    assert not any("retrying once" in m for m in log.messages)
 
 
 # -- IP detection ----------------------------------------------------------------------------
