@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -62,6 +63,27 @@ class Run:
     seconds: float
     peak_mib: float
     rows: dict[str, int]
+    cpu_seconds: float = 0.0  # user + system of the process tree
+    machine_cpu_seconds: float = 0.0  # every process's, PostgreSQL's and the simulator's too
+
+
+@dataclass
+class Measured:
+    seconds: float
+    peak_mib: float
+    cpu_seconds: float
+    machine_cpu_seconds: float
+    stdout: str
+
+    def run(self, variant: str, rows: dict[str, int]) -> Run:
+        return Run(variant, self.seconds, self.peak_mib, rows, self.cpu_seconds, self.machine_cpu_seconds)
+
+
+def _machine_busy() -> float:
+    """CPU-seconds every core has spent working since boot (not idle, not waiting on I/O,
+    not stolen by the hypervisor)."""
+    times = psutil.cpu_times()
+    return float(times.user + times.nice + times.system + getattr(times, "irq", 0) + getattr(times, "softirq", 0))
 
 
 def ensure_dlt_venv(log: Callable[[str], None]) -> Path:
@@ -80,9 +102,13 @@ def ensure_dlt_venv(log: Callable[[str], None]) -> Path:
     return python
 
 
-def measure(command: Sequence[str], env: dict[str, str], timeout: float, cwd: Path = ROOT) -> tuple[float, float, str]:
-    """Run ``command``; returns (wall seconds, peak summed RSS of its process tree in MiB, stdout)."""
+def measure(command: Sequence[str], env: dict[str, str], timeout: float, cwd: Path = ROOT) -> Measured:
+    """Run ``command``: wall seconds, peak summed RSS of its process tree, the CPU time of
+    that tree (from the kernel's accounting of waited-for children) and of the whole
+    machine meanwhile (the tree's plus the database's and the simulator's)."""
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        busy_before = _machine_busy()
         started = time.perf_counter()
         process = subprocess.Popen(command, stdout=out, stderr=err, env=env, cwd=cwd)  # noqa: S603
         peak = 0
@@ -118,12 +144,15 @@ def measure(command: Sequence[str], env: dict[str, str], timeout: float, cwd: Pa
             done.set()
             poller.join()
         seconds = time.perf_counter() - started
+        busy = _machine_busy() - busy_before
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = (children.ru_utime - children_before.ru_utime) + (children.ru_stime - children_before.ru_stime)
         out.seek(0)
         err.seek(0)
         stdout, stderr = out.read(), err.read()
     if code != 0:
         raise RuntimeError(f"{' '.join(command[:4])} ... exited {code}:\n{stderr[-3000:]}")
-    return seconds, peak / MIB, stdout
+    return Measured(seconds, peak / MIB, cpu, busy, stdout)
 
 
 def _counts(database_url: str, tables: Sequence[str]) -> dict[str, int]:
@@ -146,8 +175,7 @@ def run_project_cli(sim_url: str, first: date, last: date, extra_env: dict[str, 
             sys.executable, "-m", "dagster", "asset", "materialize", "-m", "fullbay_dagster",
             "--select", "*", "--partition-range", f"{first}...{last}",
         ]  # fmt: skip
-        seconds, peak, _ = measure(command, env, timeout=1800)
-        return Run("project (dagster CLI)", seconds, peak, _counts(url, PROJECT_TABLES))
+        return measure(command, env, timeout=1800).run("project (dagster CLI)", _counts(url, PROJECT_TABLES))
 
 
 def run_project_lambda(sim_url: str, first: date, last: date) -> Run:
@@ -156,8 +184,8 @@ def run_project_lambda(sim_url: str, first: date, last: date) -> Run:
         env.pop("DAGSTER_HOME", None)  # the original design: an ephemeral instance
         env["FULLBAY_REPULL_DAYS"] = str((last - first).days)
         event_time = f"{last + timedelta(days=1)}T06:00:00Z"
-        seconds, peak, _ = measure([sys.executable, "-m", "benchmarks.lambda_child", event_time], env, timeout=1800)
-        return Run("project (Lambda, in-process)", seconds, peak, _counts(url, PROJECT_TABLES))
+        measured = measure([sys.executable, "-m", "benchmarks.lambda_child", event_time], env, timeout=1800)
+        return measured.run("project (Lambda, in-process)", _counts(url, PROJECT_TABLES))
 
 
 def run_dlt(python: Path, sim_url: str, first: date, last: date) -> Run:
@@ -170,7 +198,7 @@ def run_dlt(python: Path, sim_url: str, first: date, last: date) -> Run:
             "--start", first.isoformat(), "--end", last.isoformat(),
             "--database-url", _with_password(url), "--pipelines-dir", pipelines,
         ]  # fmt: skip
-        seconds, peak, _ = measure(command, env, timeout=1800, cwd=Path(pipelines))
+        measured = measure(command, env, timeout=1800, cwd=Path(pipelines))
         tables = ("fullbay.invoices",)
         counts = _counts(url, tables)
         with _engine(url) as engine, engine.connect() as connection:
@@ -178,7 +206,7 @@ def run_dlt(python: Path, sim_url: str, first: date, last: date) -> Run:
                 text("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'fullbay'")
             ).scalar_one()
         counts["tables in the dataset"] = int(children)
-        return Run("dlt", seconds, peak, counts)
+        return measured.run("dlt", counts)
 
 
 def _with_password(url: str) -> str:
@@ -296,7 +324,10 @@ def run(
             for name, function in order:
                 done = function()
                 runs.append(done)
-                log(f"[e2e] {repeat + 1}/{repeats} {name}: {done.seconds:.1f} s, {done.peak_mib:.0f} MiB, {done.rows}")
+                log(
+                    f"[e2e] {repeat + 1}/{repeats} {name}: {done.seconds:.1f} s, {done.peak_mib:.0f} MiB, "
+                    f"CPU {done.cpu_seconds:.1f} s (machine {done.machine_cpu_seconds:.1f} s), {done.rows}"
+                )
         faulted = paired = None
         if "faults" in only:
             # A clean run right before the faulted one: the machine's load drifts, so
@@ -334,6 +365,20 @@ def run(
                 peak[name],
                 "MiB",
                 note=", ".join(f"{r.peak_mib:.0f}" for r in by_variant[name]),
+            )
+        )
+    cores = psutil.cpu_count() or 1
+    for name, rs in by_variant.items():
+        tree = median([r.cpu_seconds for r in rs])
+        machine = median([r.machine_cpu_seconds for r in rs])
+        result.figures.append(
+            Figure(
+                section,
+                f"{name}: CPU seconds, process tree / whole machine",
+                tree,
+                "s",
+                note=f"machine {machine:.1f} s, so at least {machine / cores:.1f} s of wall on {cores} cores; "
+                f"{machine / (wall[name] * cores):.0%} of the cores busy",
             )
         )
     for name in ("project (dagster CLI)", "project (Lambda, in-process)"):
