@@ -82,6 +82,9 @@ def main(argv: list[str]) -> int:
         "--idle", action="store_true", help="sample waiting threads too (wall time: database and network waits)"
     )
     parser.add_argument("--main-thread", action="store_true", help="only the main thread (the critical path)")
+    parser.add_argument(
+        "--gil", action="store_true", help="only the thread holding the interpreter lock (where Python's one core goes)"
+    )
     args = parser.parse_args(argv)
     spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
     first, last = FIRST_DAY, FIRST_DAY + timedelta(days=args.days - 1)
@@ -95,7 +98,7 @@ def main(argv: list[str]) -> int:
         raw = args.raw or Path(home) / "stacks.txt"
         command = [
             spy, "record", "--subprocesses", "--threads", "--format", "raw", "--rate", "100",
-            "--output", str(raw), *(["--idle"] if args.idle else []), "--",
+            "--output", str(raw), *(["--idle"] if args.idle else []), *(["--gil"] if args.gil else []), "--",
             sys.executable, "-m", "dagster", "asset", "materialize", "-m", "fullbay_dagster",
             "--select", "*", "--partition-range", f"{first}...{last}",
         ]  # fmt: skip

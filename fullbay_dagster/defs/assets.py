@@ -36,6 +36,7 @@ from dagster import (
 )
 from sqlalchemy.exc import DBAPIError
 
+from fullbay_dagster.defs.heap import step_heap
 from fullbay_dagster.defs.partitions import daily_partitions, partition_days, single_run, span
 from fullbay_dagster.defs.resources import FULLBAY_POOL, AlertsResource, FullbayAPIResource, WarehouseResource
 from fullbay_dagster.defs.runs import RunGuard, closes_run_log, run_is_alive
@@ -105,6 +106,7 @@ def raw_work_orders(
         try:
             with (
                 retried_when_disconnected(context, tuning),
+                step_heap(),
                 closing(client),
                 tempfile.TemporaryDirectory() as spool_dir,
             ):
@@ -161,7 +163,11 @@ def normalise_work_orders(context: AssetExecutionContext, warehouse: WarehouseRe
     guard = RunGuard.for_context(context)
     zone = ZoneInfo(daily_partitions.timezone)
     source = f"fullbay:{INVOICES_ENDPOINT}:run:{context.run.run_id}"
-    with recorded_failure(context, run_log, days), retried_when_disconnected(context, ClientTuning().resolved()):
+    with (
+        recorded_failure(context, run_log, days),
+        retried_when_disconnected(context, ClientTuning().resolved()),
+        step_heap(),
+    ):
         for day in days:
             guard.check()
             counts = loader.build_work_orders_day(engine, day, zone=zone, source=source, run_id=context.run.run_id)

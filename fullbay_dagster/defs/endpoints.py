@@ -48,6 +48,7 @@ from fullbay_dagster.defs.assets import (
 )
 from fullbay_dagster.defs.checks import endpoint_checks, fullbay_checks
 from fullbay_dagster.defs.environment import SETTINGS
+from fullbay_dagster.defs.heap import step_heap
 from fullbay_dagster.defs.partitions import daily_partitions, partition_days, single_run, span
 from fullbay_dagster.defs.resources import AlertsResource, FullbayAPIResource, WarehouseResource
 from fullbay_dagster.defs.runs import RunGuard, closes_run_log
@@ -122,6 +123,7 @@ def _raw_asset(endpoint: Endpoint) -> AssetsDefinition:
             try:
                 with (
                     retried_when_disconnected(context, config.resolved()),
+                    step_heap(),
                     closing(client),
                     tempfile.TemporaryDirectory() as spool_dir,
                 ):
@@ -210,7 +212,11 @@ def _normalised_asset(endpoint: Endpoint, raw: AssetsDefinition) -> AssetsDefini
         engine = warehouse.get_engine()
         run_log = RunLog(engine, context.run.run_id, endpoint.name)
         guard = RunGuard.for_context(context)
-        with recorded_failure(context, run_log, days), retried_when_disconnected(context, ClientTuning().resolved()):
+        with (
+            recorded_failure(context, run_log, days),
+            retried_when_disconnected(context, ClientTuning().resolved()),
+            step_heap(),
+        ):
             for day in days:
                 guard.check()
                 counts = build_endpoint_day(engine, endpoint, day, run_id=context.run.run_id)
