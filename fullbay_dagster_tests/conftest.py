@@ -14,8 +14,7 @@ from datetime import UTC, datetime, time
 import pytest
 from sqlalchemy import Engine, create_engine, make_url, text
 
-from fullbay_dagster.fullbay import client
-from fullbay_dagster.fullbay.auth import today_in
+from fullbay_dagster.fullbay import auth
 from fullbay_dagster.fullbay.simulator import Simulator, SimulatorConfig
 from fullbay_dagster.warehouse import migrate
 from fullbay_dagster.warehouse.engine import make_engine, normalise_url
@@ -34,11 +33,13 @@ def _admin_engine() -> Engine:
 
 
 @pytest.fixture(autouse=True)
-def _clients_away_from_midnight(monkeypatch: pytest.MonkeyPatch) -> None:
-    """In-process clients see the real day at noon: the simulator's token day, but away
-    from midnight, where a refused call is retried once with the other day's token (a
-    test counting requests would then depend on the hour it runs)."""
-    monkeypatch.setattr(client, "_now", lambda: datetime.combine(today_in("UTC"), time(12), UTC))
+def _away_from_midnight(monkeypatch: pytest.MonkeyPatch) -> None:
+    """In-process clients and simulators see the real day at 12:07 UTC: one token day
+    for both, in any timezone, and never within minutes of midnight in any (offsets are
+    whole quarter hours), where a refused call is retried with the other day's token
+    and a test counting requests would depend on the hour it runs."""
+    real = auth.current_instant
+    monkeypatch.setattr(auth, "current_instant", lambda: datetime.combine(real().date(), time(12, 7), UTC))
 
 
 @pytest.fixture()

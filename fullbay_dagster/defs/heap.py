@@ -18,6 +18,8 @@ from contextlib import contextmanager
 
 @contextmanager
 def step_heap() -> Iterator[None]:
+    """Not nested: a process runs one step at a time (the in-process executor)."""
+    gc.collect()  # one full collection first, so that no garbage is frozen with the rest
     gc.freeze()
     try:
         yield

@@ -6,7 +6,7 @@ Shared by the client and the simulator so both sides agree on one definition.
 from __future__ import annotations
 
 import hashlib
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 
@@ -14,7 +14,11 @@ def make_token(key: str, today: date, ip: str) -> str:
     return hashlib.sha1(f"{key}{today.isoformat()}{ip}".encode()).hexdigest()
 
 
+def current_instant() -> datetime:
+    """Now, for the client and the simulator alike (tests pin both to one instant)."""
+    return datetime.now(UTC)
+
+
 def today_in(timezone: str, now: datetime | None = None) -> date:
     """The call date as Fullbay computes it, in ``timezone`` (UTC unless configured)."""
-    zone = ZoneInfo(timezone)
-    return (now.astimezone(zone) if now else datetime.now(zone)).date()
+    return (now or current_instant()).astimezone(ZoneInfo(timezone)).date()

@@ -17,8 +17,7 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
-from datetime import time as day_start
+from datetime import date, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any, Protocol
 from urllib.parse import urlsplit
@@ -37,6 +36,7 @@ from tenacity import (
 )
 from urllib3.exceptions import NewConnectionError
 
+from fullbay_dagster.fullbay import auth
 from fullbay_dagster.fullbay.auth import make_token, today_in
 from fullbay_dagster.fullbay.errors import (
     FullbayAuthError,
@@ -247,10 +247,6 @@ def _parse_retry_after(value: str | None) -> float | None:
         return None
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
 class FullbayClient:
     """One client per run: it caches the day's token and the detected IP, and
     enforces the pacing (minimum interval, calls in flight) across threads."""
@@ -287,11 +283,10 @@ class FullbayClient:
         self._ip: str | None = _validate_ip(config.public_ip, "FULLBAY_PUBLIC_IP") if config.public_ip else None
         self._ip_detected = False
         self._token: tuple[date, str, str] | None = None  # (day, ip, token)
-        self._clock = clock or _now
-        self._zone = ZoneInfo(config.token_timezone)
+        self._clock = clock
         # Near midnight Fullbay's clock may already (or still) be on the other day: the
-        # token day that worked there, and until when it is used instead of ours.
-        self._pinned_day: tuple[date, datetime] | None = None
+        # token day to use instead of ours, while the same midnight's margin lasts.
+        self._pinned_day: tuple[date, tuple[date, date]] | None = None
         self._auth_fail = re.compile(config.auth_fail_pattern)
         self._request_fail = re.compile(config.request_fail_pattern)
         self._empty_fail = re.compile(config.empty_fail_pattern) if config.empty_fail_pattern else None
@@ -325,11 +320,24 @@ class FullbayClient:
     def token(self) -> str:
         return self._dated_token()[1]
 
+    def _now(self) -> datetime:
+        return self._clock() if self._clock is not None else auth.current_instant()
+
+    def _midnight_margin(self, now: datetime) -> tuple[date, date]:
+        """The token days MIDNIGHT_MARGIN before and after ``now``: two different days
+        within the margin of a midnight. Compared as instants, so a midnight that a
+        daylight-saving change skips or repeats counts as one."""
+        zone = self.config.token_timezone
+        return today_in(zone, now - MIDNIGHT_MARGIN), today_in(zone, now + MIDNIGHT_MARGIN)
+
     def _dated_token(self) -> tuple[date, str]:
         """The token for this moment, with the day it was made for."""
-        now = self._clock()
+        now = self._now()
         pinned = self._pinned_day
-        today = pinned[0] if pinned is not None and now < pinned[1] else today_in(self.config.token_timezone, now)
+        if pinned is not None and self._midnight_margin(now) == pinned[1]:
+            today = pinned[0]
+        else:
+            today = today_in(self.config.token_timezone, now)
         ip = self.public_ip()
         cached = self._token
         if cached is None or cached[0] != today or cached[1] != ip:
@@ -337,35 +345,40 @@ class FullbayClient:
             self._token = cached
         return cached[0], cached[2]
 
-    def _other_side_of_midnight(self, used: date) -> date | None:
-        """Within MIDNIGHT_MARGIN of midnight (in FULLBAY_TOKEN_TIMEZONE), the day on the
-        other side of it from ``used``: the call may have been dated before midnight and
-        checked after it, or the two clocks differ by a little. Pinned for the margin."""
-        now = self._clock().astimezone(self._zone)
-        after = datetime.combine(now.date() + timedelta(days=1), day_start(), self._zone)
-        before = datetime.combine(now.date(), day_start(), self._zone)
-        midnight = before if now - before < after - now else after
-        if abs(now - midnight) > MIDNIGHT_MARGIN:
-            return None
-        later = midnight.date()
-        other = later - timedelta(days=1) if used == later else later
-        self._pinned_day = (other, midnight + MIDNIGHT_MARGIN)
-        return other
+    def _token_day_to_try(self, used: date) -> date | None:
+        """Another token day for a call refused with ``used``'s token: near midnight, the
+        day on the other side of it (the call was dated before midnight and checked
+        after it, or the two clocks differ by a little), kept while the margin lasts;
+        later, today's, if the call was dated before midnight."""
+        now = self._now()
+        earlier, later = margin = self._midnight_margin(now)
+        if earlier != later:
+            other = later if used == earlier else earlier
+            self._pinned_day = (other, margin)
+            return other
+        today = today_in(self.config.token_timezone, now)
+        return today if used != today else None
 
-    def _recover_from_auth_failure(self, used_day: date | None = None) -> str | None:
-        """What may have changed under us: the token's day (a call at midnight), the key
-        (rotated) or, when detected, the egress IP (a NAT swap). Returns what was
-        renewed, or None if nothing was."""
-        other = self._other_side_of_midnight(used_day) if used_day is not None else None
-        if other is not None:
-            return f"the token of {other} (the call was made near midnight, {self.config.token_timezone})"
-        if self._refresh_api_key is not None:
+    def _recover_from_auth_failure(self, used_day: date | None, tried: set[str]) -> str | None:
+        """What may have changed under us, each tried once per call: the token's day (a
+        call at midnight), the key (rotated), or, when detected, the egress IP (a NAT
+        swap). Returns what was renewed, or None if nothing is left to try."""
+        if "day" in tried:
+            self._pinned_day = None  # the other day's token was refused too: not the day
+        elif used_day is not None:
+            tried.add("day")
+            other = self._token_day_to_try(used_day)
+            if other is not None:
+                return f"the token of {other} (the call was dated {used_day}, {self.config.token_timezone})"
+        if "key" not in tried and self._refresh_api_key is not None:
+            tried.add("key")
             fresh = self._refresh_api_key()
             if fresh and fresh != self._api_key:
                 self._api_key, self._token = fresh, None
                 return "the API key read again from the secret"
         with self._ip_lock:
-            if self._ip_detected and not self.config.public_ip:
+            if "ip" not in tried and self._ip_detected and not self.config.public_ip:
+                tried.add("ip")
                 self._ip, self._ip_detected, self._token = None, False, None
                 return "the public IP read again"
         return None
@@ -378,8 +391,13 @@ class FullbayClient:
     def _request_once(self, start: date, end: date, page: int, endpoint: str = INVOICES_ENDPOINT) -> dict[str, Any]:
         what = f"{endpoint} {start}..{end} page {page}"
         url = f"{self.config.base_url.rstrip('/')}/{endpoint}"
+        self.public_ip()  # detected (or refused) before taking a slot, which nothing then leaks
         self.pacer.acquire(priority=(start.toordinal(), page))
-        token_day, token = self._dated_token()  # after any wait for the pacer: dated as sent
+        try:
+            token_day, token = self._dated_token()  # after any wait for the pacer: dated as sent
+        except BaseException:
+            self._release(what, ok=True)
+            raise
         params = {
             "key": self._api_key,
             "token": token,
@@ -548,7 +566,7 @@ class FullbayClient:
         jitter, Retry-After honoured up to a cap, all within a total deadline)."""
         if (end - start).days + 1 > self.config.window_days or end < start:
             raise ValueError(f"window {start}..{end} is not 1..{self.config.window_days} days")
-        retried_auth = False
+        tried: set[str] = set()  # the recoveries from an auth failure tried for this page
         while True:
             retrying = Retrying(
                 retry=retry_if_exception_type(FullbayTransientError),
@@ -567,10 +585,9 @@ class FullbayClient:
                     f"{exc.last_attempt.attempt_number} attempts: {last}"
                 ) from None
             except FullbayAuthError as exc:
-                renewed = None if retried_auth else self._recover_from_auth_failure(exc.token_day)
+                renewed = self._recover_from_auth_failure(exc.token_day, tried)
                 if renewed is None:
                     raise
-                retried_auth = True
                 self.log.warning(f"Fullbay rejected the credentials; retrying once with {renewed}.")
 
     def _wait(self, state: RetryCallState) -> float:

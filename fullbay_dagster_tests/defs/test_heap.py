@@ -31,3 +31,11 @@ def test_a_step_freezes_what_exists_and_still_collects_its_own_cycles() -> None:
     assert gc.get_freeze_count() == 0
     gc.collect()
     assert older() is None  # collected again once the step is over
+
+
+def test_garbage_from_before_the_step_is_collected_not_frozen() -> None:
+    dropped = Node()
+    gone = weakref.ref(dropped)
+    del dropped  # unreachable, but a cycle: only the collector frees it
+    with step_heap():
+        assert gone() is None

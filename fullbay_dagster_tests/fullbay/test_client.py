@@ -6,11 +6,13 @@ import hashlib
 import logging
 import re
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+from fullbay_dagster.fullbay import auth
 from fullbay_dagster.fullbay.auth import make_token, today_in
 from fullbay_dagster.fullbay.client import FullbayClient, FullbayClientConfig
 from fullbay_dagster.fullbay.errors import (
@@ -20,7 +22,7 @@ from fullbay_dagster.fullbay.errors import (
     FullbayPermanentError,
     FullbayTransientError,
 )
-from fullbay_dagster.fullbay.simulator import Simulator
+from fullbay_dagster.fullbay.simulator import Simulator, SimulatorConfig
 from fullbay_dagster.fullbay.spool import fetch_range
 from fullbay_dagster.fullbay.windows import date_windows
 from fullbay_dagster_tests.conftest import TEST_KEY
@@ -331,6 +333,56 @@ def test_a_wrong_token_day_away_from_midnight_is_not_retried(simulator: Simulato
         client.fetch_page(DAY, DAY, 1)
     assert len(simulator.requests()) == 1
     assert not any("retrying once" in m for m in log.messages)
+
+
+def test_a_rotated_key_near_midnight_still_gets_its_retry(simulator: Simulator) -> None:
+    """The other day's token is tried first and refused too; then the key is read again."""
+    today = today_in("UTC")
+    simulator.configure(api_key="rotated-key")
+    base, log = make_client(simulator)
+    client = FullbayClient(
+        base.config, logger=base.log, refresh_api_key=lambda: "rotated-key", clock=lambda: at(today, 23, 58)
+    )
+    assert client.fetch_page(DAY, DAY, 1)["resultCount"] > 0
+    assert [m.split(" (")[0] for m in log.messages if "retrying once" in m] == [
+        f"Fullbay rejected the credentials; retrying once with the token of {today + timedelta(days=1)}",
+        "Fullbay rejected the credentials; retrying once with the API key read again from the secret.",
+    ]
+    assert len(simulator.requests()) == 3
+
+
+def test_a_call_dated_before_midnight_and_refused_after_the_margin_uses_todays_token(
+    simulator: Simulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    today = today_in("UTC")
+    monkeypatch.setattr(auth, "current_instant", lambda: at(today, 0, 6))  # Fullbay's clock
+    moments = iter([at(today - timedelta(days=1), 23, 59, 59), at(today, 0, 6), at(today, 0, 6, 1)])
+    client, log = make_client(simulator, clock=lambda: next(moments))
+    assert client.fetch_page(DAY, DAY, 1)["resultCount"] > 0
+    assert any(f"retrying once with the token of {today}" in m for m in log.messages)
+
+
+def test_a_midnight_that_daylight_saving_skips_is_still_midnight(monkeypatch: pytest.MonkeyPatch) -> None:
+    """America/Santiago went from 2024-09-07 23:59:59 -04 to 2024-09-08 01:00 -03: our
+    clock 2 s past that midnight (an hour past it on the wall), Fullbay's 2 s before."""
+    zone = "America/Santiago"
+    monkeypatch.setattr(auth, "current_instant", lambda: datetime(2024, 9, 8, 3, 59, 59, tzinfo=UTC))
+    config = SimulatorConfig(api_key=TEST_KEY, invoices_per_day=12, page_size=5, expected_ip="127.0.0.1")
+    with Simulator(replace(config, token_timezone=zone)) as simulator:
+        ours = datetime(2024, 9, 8, 4, 0, 1, tzinfo=UTC)
+        client, log = make_client(simulator, clock=lambda: ours, token_timezone=zone)
+        assert client.fetch_page(DAY, DAY, 1)["resultCount"] > 0
+    assert any("retrying once with the token of 2024-09-07" in m for m in log.messages)
+
+
+def test_a_failed_ip_detection_frees_its_pacer_slot(simulator: Simulator) -> None:
+    """With one call in flight allowed, a leaked slot would hang every later call."""
+    with serving(lambda _: (200, "text/html", b"<html>captive portal</html>")) as url:
+        client, _ = make_client(simulator, public_ip=None, ip_echo_url=f"{url}/", max_in_flight=1)
+        for _ in range(2):
+            with pytest.raises(FullbayPermanentError, match="not an IPv4 address"):
+                client.fetch_page(DAY, DAY, 1)
+            assert client.pacer.in_flight == 0
 
 
 # -- IP detection ----------------------------------------------------------------------------
