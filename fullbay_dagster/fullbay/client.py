@@ -247,6 +247,18 @@ def _parse_retry_after(value: str | None) -> float | None:
         return None
 
 
+@dataclass
+class AuthRecovery:
+    """What one page has tried since Fullbay refused its credentials."""
+
+    day_allowed: bool = True  # may retry with another token day
+    day_pending: bool = False  # the last retry was another day's, pinned
+    pin_before: tuple[date, tuple[date, date]] | None = None
+    key: bool = False  # read the key again
+    ip: bool = False  # detected the IP again
+    elsewhere: bool = False  # used credentials another page renewed
+
+
 class FullbayClient:
     """One client per run: it caches the day's token and the detected IP, and
     enforces the pacing (minimum interval, calls in flight) across threads."""
@@ -287,6 +299,10 @@ class FullbayClient:
         # Near midnight Fullbay's clock may already (or still) be on the other day: the
         # token day to use instead of ours, while the same midnight's margin lasts.
         self._pinned_day: tuple[date, tuple[date, date]] | None = None
+        # Counts renewals of the key or IP, so that a page refused with credentials that
+        # another page has renewed since retries with the new ones instead of renewing again.
+        self._credentials = 0
+        self._credentials_lock = threading.Lock()
         self._auth_fail = re.compile(config.auth_fail_pattern)
         self._request_fail = re.compile(config.request_fail_pattern)
         self._empty_fail = re.compile(config.empty_fail_pattern) if config.empty_fail_pattern else None
@@ -359,27 +375,42 @@ class FullbayClient:
         today = today_in(self.config.token_timezone, now)
         return today if used != today else None
 
-    def _recover_from_auth_failure(self, used_day: date | None, tried: set[str]) -> str | None:
-        """What may have changed under us, each tried once per call: the token's day (a
-        call at midnight), the key (rotated), or, when detected, the egress IP (a NAT
-        swap). Returns what was renewed, or None if nothing is left to try."""
-        if "day" in tried:
-            self._pinned_day = None  # the other day's token was refused too: not the day
-        elif used_day is not None:
-            tried.add("day")
-            other = self._token_day_to_try(used_day)
+    def _recover_from_auth_failure(self, refused: FullbayAuthError, recovery: AuthRecovery) -> str | None:
+        """What may have changed under us: the token's day (a call at midnight), the key
+        (rotated) or, when detected, the egress IP (a NAT swap). Each is tried once per
+        page, the day again after a renewal; a renewal another page made since this call
+        was sent is used without renewing again. Returns what was renewed, or None if
+        nothing is left to try."""
+        if recovery.day_pending:  # the other day's token was refused too: the pin as it was
+            self._pinned_day, recovery.day_pending = recovery.pin_before, False
+        elif recovery.day_allowed and refused.token_day is not None:
+            recovery.day_allowed, recovery.pin_before = False, self._pinned_day
+            other = self._token_day_to_try(refused.token_day)
             if other is not None:
-                return f"the token of {other} (the call was dated {used_day}, {self.config.token_timezone})"
-        if "key" not in tried and self._refresh_api_key is not None:
-            tried.add("key")
-            fresh = self._refresh_api_key()
-            if fresh and fresh != self._api_key:
-                self._api_key, self._token = fresh, None
-                return "the API key read again from the secret"
-        with self._ip_lock:
-            if "ip" not in tried and self._ip_detected and not self.config.public_ip:
-                tried.add("ip")
-                self._ip, self._ip_detected, self._token = None, False, None
+                recovery.day_pending = True
+                return f"the token of {other} (the call was dated {refused.token_day}, {self.config.token_timezone})"
+        renewed = self._renew_credentials(refused.credentials, recovery)
+        if renewed is not None:
+            recovery.day_allowed = True  # with new credentials the day may be wrong after all
+        return renewed
+
+    def _renew_credentials(self, sent_with: int | None, recovery: AuthRecovery) -> str | None:
+        with self._credentials_lock:
+            if sent_with is not None and sent_with != self._credentials and not recovery.elsewhere:
+                recovery.elsewhere = True
+                return "the credentials another call renewed meanwhile"
+            if not recovery.key and self._refresh_api_key is not None:
+                recovery.key = True
+                fresh = self._refresh_api_key()
+                if fresh and fresh != self._api_key:
+                    self._api_key, self._token = fresh, None
+                    self._credentials += 1
+                    return "the API key read again from the secret"
+            if not recovery.ip and self._ip_detected and not self.config.public_ip:
+                recovery.ip = True
+                with self._ip_lock:
+                    self._ip, self._ip_detected, self._token = None, False, None
+                self._credentials += 1
                 return "the public IP read again"
         return None
 
@@ -394,6 +425,7 @@ class FullbayClient:
         self.public_ip()  # detected (or refused) before taking a slot, which nothing then leaks
         self.pacer.acquire(priority=(start.toordinal(), page))
         try:
+            credentials = self._credentials
             token_day, token = self._dated_token()  # after any wait for the pacer: dated as sent
         except BaseException:
             self._release(what, ok=True)
@@ -442,7 +474,7 @@ class FullbayClient:
         try:
             return self._check_response(what, response, content, page)
         except FullbayAuthError as exc:
-            exc.token_day = token_day
+            exc.token_day, exc.credentials = token_day, credentials
             raise
 
     def _release(self, what: str, *, ok: bool, latency: float | None = None, retry_after: float | None = None) -> None:
@@ -566,7 +598,7 @@ class FullbayClient:
         jitter, Retry-After honoured up to a cap, all within a total deadline)."""
         if (end - start).days + 1 > self.config.window_days or end < start:
             raise ValueError(f"window {start}..{end} is not 1..{self.config.window_days} days")
-        tried: set[str] = set()  # the recoveries from an auth failure tried for this page
+        recovery = AuthRecovery()
         while True:
             retrying = Retrying(
                 retry=retry_if_exception_type(FullbayTransientError),
@@ -585,7 +617,7 @@ class FullbayClient:
                     f"{exc.last_attempt.attempt_number} attempts: {last}"
                 ) from None
             except FullbayAuthError as exc:
-                renewed = self._recover_from_auth_failure(exc.token_day, tried)
+                renewed = self._recover_from_auth_failure(exc, recovery)
                 if renewed is None:
                     raise
                 self.log.warning(f"Fullbay rejected the credentials; retrying once with {renewed}.")

@@ -23,9 +23,10 @@ class FullbayEndpointError(FullbayPermanentError):
 class FullbayAuthError(FullbayPermanentError):
     """Fullbay rejected the key, the token or the caller's IP."""
 
-    def __init__(self, message: str, token_day: date | None = None) -> None:
+    def __init__(self, message: str, token_day: date | None = None, credentials: int | None = None) -> None:
         super().__init__(message)
         self.token_day = token_day  # the day the rejected call's token was made for
+        self.credentials = credentials  # how many times the client had renewed its key or IP (no secret)
 
 
 class FullbayTransientError(FullbayError):

@@ -41,6 +41,7 @@ from fullbay_dagster.warehouse.engine import make_engine, normalise_url
 from fullbay_dagster.warehouse.schema import work_orders
 from fullbay_dagster_tests.aws.conftest import REGION, create_run_function, put_secret
 from fullbay_dagster_tests.conftest import TEST_KEY
+from fullbay_dagster_tests.defs_loader import load_definitions
 
 TEMPLATE = cfn_yaml.load(str(Path(__file__).resolve().parents[2] / "deploy/lambda/template.yaml"))
 RESOURCES = TEMPLATE["Resources"]
@@ -114,6 +115,7 @@ def stack(aws: str, pg_url: str, simulator: Simulator, monkeypatch: pytest.Monke
         monkeypatch.delenv(name, raising=False)
     for name, value in env.items():
         monkeypatch.setenv(name, value)
+    load_definitions()  # as a fresh Lambda process would, with this environment (not another test's)
     yield {**env, "queue_url": queue_url, "queue_arn": queue_arn}
 
 

@@ -6,6 +6,7 @@ import hashlib
 import logging
 import re
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -349,6 +350,41 @@ def test_a_rotated_key_near_midnight_still_gets_its_retry(simulator: Simulator) 
         "Fullbay rejected the credentials; retrying once with the API key read again from the secret.",
     ]
     assert len(simulator.requests()) == 3
+
+
+def test_a_working_pinned_day_survives_a_key_rotation_near_midnight(
+    simulator: Simulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Fullbay is 30 s past midnight, we are 10 s before it: the next day's token is
+    pinned; then the key rotates, and the new key must go with the pinned day."""
+    day = date(2025, 6, 1)
+    monkeypatch.setattr(auth, "current_instant", lambda: at(day + timedelta(days=1), 0, 0, 20))
+    base, _ = make_client(simulator)
+    client = FullbayClient(
+        base.config, logger=base.log, refresh_api_key=lambda: "rotated-key", clock=lambda: at(day, 23, 59, 50)
+    )
+    assert client.fetch_page(DAY, DAY, 1)["resultCount"] > 0
+    simulator.configure(api_key="rotated-key")
+    assert client.fetch_page(DAY, DAY, 2)["resultCount"] > 0
+
+
+def test_pages_refused_together_after_a_key_rotation_read_the_key_once(simulator: Simulator) -> None:
+    """Both calls are in flight with the old key (0.3 s each); the page that is refused
+    second retries with the key the first one read, instead of failing."""
+    simulator.configure(api_key="rotated-key", latency=0.3)
+    reads: list[str] = []
+
+    def refresh() -> str:
+        reads.append("rotated-key")
+        return reads[-1]
+
+    base, log = make_client(simulator, max_in_flight=2)
+    client = FullbayClient(base.config, logger=base.log, refresh_api_key=refresh)
+    with ThreadPoolExecutor(2) as pool:
+        pages = list(pool.map(lambda page: client.fetch_page(DAY, DAY, page), (1, 2)))
+    assert all(page["resultCount"] > 0 for page in pages)
+    assert len(reads) == 1
+    assert any("the credentials another call renewed meanwhile" in m for m in log.messages)
 
 
 def test_a_call_dated_before_midnight_and_refused_after_the_margin_uses_todays_token(
