@@ -14,6 +14,7 @@ from typing import Any
 import boto3
 import pytest
 import yaml
+from cfnlint.decode import cfn_yaml
 from dagster import AssetKey, DagsterInstance, DagsterRunStatus
 from dagster._core.definitions.reconstruct import ReconstructableRepository
 from dagster._core.launcher import LaunchRunContext, WorkerStatus
@@ -63,6 +64,7 @@ def ecs_config(secret_arn: str, subnet: str, security_group: str) -> dict[str, A
         ],
         "secrets_tag": None,
         "run_resources": {"cpu": "1024", "memory": "2048"},
+        "run_ecs_tags": [{"key": "application", "value": "fullbay-dagster"}],  # as deploy/ecs/dagster.yaml
         "run_task_kwargs": {
             "cluster": "fullbay",
             "launchType": "FARGATE",
@@ -293,3 +295,100 @@ def _run_started_event(run: DagsterRun) -> Any:
 def test_routing_config_is_validated() -> None:
     with pytest.raises(ValueError, match="'ecs' or 'lambda'"):
         RoutingRunLauncher(default="fargate")
+
+
+# --- IAM: each service's task role against the calls its process makes ---------------
+
+# boto3 operations whose IAM action is named differently, and calls that need a second
+# action (IAM's service authorization reference: RunTask and RegisterTaskDefinition
+# pass the roles they name, and tagging while creating needs ecs:TagResource).
+ACTION_OF_OPERATION = {
+    "lambda:Invoke": "lambda:InvokeFunction",
+    "s3:HeadObject": "s3:GetObject",
+    "s3:ListObjectsV2": "s3:ListBucket",
+    "s3:ListObjects": "s3:ListBucket",
+}
+# Granted but not exercised against moto, each with why it is needed.
+NOT_EXERCISED_HERE = {
+    "ec2:DescribeNetworkInterfaces": "use_current_ecs_task_config copies the daemon task's network",
+    "logs:GetLogEvents": "the failure message of a stopped run task",
+    "logs:FilterLogEvents": "the failure message of a stopped run task",
+    "ssmmessages:CreateControlChannel": "ECS Exec into the webserver (the SSM agent)",
+    "ssmmessages:CreateDataChannel": "ECS Exec into the webserver (the SSM agent)",
+    "ssmmessages:OpenControlChannel": "ECS Exec into the webserver (the SSM agent)",
+    "ssmmessages:OpenDataChannel": "ECS Exec into the webserver (the SSM agent)",
+}
+
+
+class AwsCalls:
+    """The IAM actions of the AWS calls made through boto3's default session, by which
+    service's process (``acting_as``) made them."""
+
+    def __init__(self) -> None:
+        self.acting_as = ""
+        self.actions: dict[str, set[str]] = {}
+
+    def __call__(self, model: Any, params: dict[str, Any], **_: Any) -> None:
+        operation = f"{model.service_model.signing_name}:{model.name}"
+        needed = {ACTION_OF_OPERATION.get(operation, operation)}
+        if model.name in ("RunTask", "RegisterTaskDefinition"):
+            roles = {**params, **params.get("overrides", {})}.keys() & {"taskRoleArn", "executionRoleArn"}
+            needed |= {"iam:PassRole"} if roles else set()
+            needed |= {"ecs:TagResource"} if params.get("tags") else set()
+        self.actions.setdefault(self.acting_as, set()).update(needed)
+
+
+def role_actions(role: str) -> set[str]:
+    """Every action a role of deploy/ecs/template.yaml allows (both branches of a condition)."""
+    template = cfn_yaml.load(str(ROOT / "deploy/ecs/template.yaml"))
+    actions: set[str] = set()
+    for policy in template["Resources"][role]["Properties"]["Policies"]:
+        for statement in policy["PolicyDocument"]["Statement"]:
+            for branch in statement["Fn::If"][1:] if "Fn::If" in statement else [statement]:
+                if branch.get("Effect") == "Allow":
+                    action = branch["Action"]
+                    actions.update([action] if isinstance(action, str) else action)
+    return actions
+
+
+def test_each_service_role_allows_what_its_process_calls_and_nothing_unexplained(
+    instance: DagsterInstance, tmp_path: Path
+) -> None:
+    """The webserver and the daemon have their own task roles. Their duties run here
+    against moto (the daemon launches runs both ways, watches them, stops a cancelled
+    backfill's run and writes a backfill's log; the webserver stops a run and reads
+    the log), and every call they
+    make must be allowed; every grant must be used here or say why it is not."""
+    from dagster._core.storage.compute_log_manager import ComputeIOType
+    from dagster_aws.s3 import S3ComputeLogManager
+
+    boto3.client("s3", region_name=REGION).create_bucket(Bucket="fullbay-logs")
+    calls = AwsCalls()
+    session = boto3._get_default_session()
+    session.events.register("before-parameter-build", calls)  # clients made from now on report here
+    try:
+        calls.acting_as = "daemon"
+        moto_accepts_fargate_task_definitions(instance.run_launcher)  # type: ignore[arg-type]
+        ecs_run = launch(instance, create_run(instance, **{LAUNCHER_TAG: "ecs"}))
+        launch(instance, create_run(instance, **{LAUNCHER_TAG: "lambda"}))
+        assert instance.run_launcher.check_run_worker_health(ecs_run).status != WorkerStatus.UNKNOWN
+        cancelled = launch(instance, create_run(instance, **{"dagster/backfill": "abcdefgh"}))
+        assert instance.run_launcher.terminate(cancelled.run_id) is True  # a cancelled backfill's run
+        log_key = ["backfill", "abcdefgh", "20250312_090000"]
+        daemon_logs = S3ComputeLogManager(bucket="fullbay-logs", prefix="logs", local_dir=str(tmp_path / "d"))
+        with daemon_logs.open_log_stream(log_key, ComputeIOType.STDERR) as stream:
+            assert stream is not None
+            stream.write("backfill iteration\n")
+
+        calls.acting_as = "webserver"
+        assert instance.run_launcher.terminate(ecs_run.run_id) is True
+        webserver_logs = S3ComputeLogManager(bucket="fullbay-logs", prefix="logs", local_dir=str(tmp_path / "w"))
+        assert webserver_logs.get_log_keys_for_log_key_prefix(log_key[:2], ComputeIOType.STDERR) == [log_key]
+        assert webserver_logs.get_log_data(log_key).stderr == b"backfill iteration\n"
+    finally:
+        session.events.unregister("before-parameter-build", calls)
+
+    for process, role in (("daemon", "DaemonRole"), ("webserver", "WebserverRole")):
+        granted = role_actions(role)
+        assert calls.actions[process] - granted == set(), f"{role} lacks what the {process} calls"
+        assert granted - calls.actions[process] - set(NOT_EXERCISED_HERE) == set(), f"{role} grants unused actions"
