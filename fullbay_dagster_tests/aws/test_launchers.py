@@ -357,8 +357,8 @@ def test_each_service_role_allows_what_its_process_calls_and_nothing_unexplained
     """The webserver and the daemon have their own task roles. Their duties run here
     against moto (the daemon launches runs both ways, watches them, stops a cancelled
     backfill's run and writes a backfill's log; the webserver stops a run and reads
-    the log), and every call they
-    make must be allowed; every grant must be used here or say why it is not."""
+    the log). Every call they make must be allowed; every grant must be used here or
+    say why it is not."""
     from dagster._core.storage.compute_log_manager import ComputeIOType
     from dagster_aws.s3 import S3ComputeLogManager
 
