@@ -19,7 +19,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from email.utils import parsedate_to_datetime
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -247,13 +247,22 @@ def _parse_retry_after(value: str | None) -> float | None:
         return None
 
 
+class Dated(NamedTuple):
+    """One call's credentials, read together: its token and what the token is made of."""
+
+    day: date
+    key: str
+    token: str
+    credentials: int  # the generation of the key and IP (no secret)
+    margin: tuple[date, date]  # the token days MIDNIGHT_MARGIN either side of the call
+
+
 @dataclass
 class AuthRecovery:
     """What one page has tried since Fullbay refused its credentials."""
 
-    day_allowed: bool = True  # may retry with another token day
-    day_pending: bool = False  # the last retry was another day's, pinned
-    pin_before: tuple[date, tuple[date, date]] | None = None
+    day: date | None = None  # the token day to send instead of ours
+    refused_days: set[date] = field(default_factory=set)  # since the last renewal
     key: bool = False  # read the key again
     ip: bool = False  # detected the IP again
     elsewhere: bool = False  # used credentials another page renewed
@@ -294,11 +303,12 @@ class FullbayClient:
         self._ip_lock = threading.Lock()
         self._ip: str | None = _validate_ip(config.public_ip, "FULLBAY_PUBLIC_IP") if config.public_ip else None
         self._ip_detected = False
-        self._token: tuple[date, str, str] | None = None  # (day, ip, token)
+        self._token: tuple[date, str, str, str] | None = None  # (day, ip, key, token)
         self._clock = clock
         # Near midnight Fullbay's clock may already (or still) be on the other day: the
-        # token day to use instead of ours, while the same midnight's margin lasts.
+        # token day it last accepted instead of ours, while the same midnight's margin lasts.
         self._pinned_day: tuple[date, tuple[date, date]] | None = None
+        self._pin_lock = threading.Lock()
         # Counts renewals of the key or IP, so that a page refused with credentials that
         # another page has renewed since retries with the new ones instead of renewing again.
         self._credentials = 0
@@ -334,7 +344,7 @@ class FullbayClient:
         return _validate_ip(response.content.decode("ascii", "replace"), f"the IP echo service {url}")
 
     def token(self) -> str:
-        return self._dated_token()[1]
+        return self._dated_token().token
 
     def _now(self) -> datetime:
         return self._clock() if self._clock is not None else auth.current_instant()
@@ -346,52 +356,65 @@ class FullbayClient:
         zone = self.config.token_timezone
         return today_in(zone, now - MIDNIGHT_MARGIN), today_in(zone, now + MIDNIGHT_MARGIN)
 
-    def _dated_token(self) -> tuple[date, str]:
-        """The token for this moment, with the day it was made for."""
+    def _dated_token(self, day: date | None = None) -> Dated:
+        """The token for this moment (for ``day`` if given). The key and its generation
+        are read together, and the cached token is keyed by the key as well: a token that
+        one page makes while another renews the key is never sent with the new key."""
         now = self._now()
-        pinned = self._pinned_day
-        if pinned is not None and self._midnight_margin(now) == pinned[1]:
-            today = pinned[0]
-        else:
-            today = today_in(self.config.token_timezone, now)
+        margin = self._midnight_margin(now)
+        if day is None:
+            pinned = self._pinned_day
+            day = pinned[0] if pinned is not None and pinned[1] == margin else today_in(self.config.token_timezone, now)
+        with self._credentials_lock:
+            credentials, key = self._credentials, self._api_key
         ip = self.public_ip()
         cached = self._token
-        if cached is None or cached[0] != today or cached[1] != ip:
-            cached = (today, ip, make_token(self._api_key, today, ip))
+        if cached is None or cached[:3] != (day, ip, key):
+            cached = (day, ip, key, make_token(key, day, ip))
             self._token = cached
-        return cached[0], cached[2]
+        return Dated(day, key, cached[3], credentials, margin)
 
-    def _token_day_to_try(self, used: date) -> date | None:
-        """Another token day for a call refused with ``used``'s token: near midnight, the
-        day on the other side of it (the call was dated before midnight and checked
-        after it, or the two clocks differ by a little), kept while the margin lasts;
-        later, today's, if the call was dated before midnight."""
+    def _accepted(self, dated: Dated) -> None:
+        """Fullbay accepted another day's token: keep that day for the rest of the
+        margin, never moving it back (Fullbay's day only moves forward)."""
+        earlier, later = dated.margin
+        with self._pin_lock:
+            pinned = self._pinned_day
+            if earlier != later and (pinned is None or pinned[1] != dated.margin or pinned[0] < dated.day):
+                self._pinned_day = (dated.day, dated.margin)
+
+    def _token_day_to_try(self, refused: date, recovery: AuthRecovery) -> date | None:
+        """Another token day for a call refused with ``refused``'s token, or None.
+        Within the margin of a midnight, Fullbay's day is one of the two around it and
+        only moves forward: after the earlier day, the later one is tried; after the
+        later one, the earlier one, unless Fullbay has accepted the later one (pinned)
+        or refused the earlier one already. After the margin, today's, if the call was
+        dated otherwise (dated before midnight, checked after it)."""
+        recovery.refused_days.add(refused)
         now = self._now()
         earlier, later = margin = self._midnight_margin(now)
-        if earlier != later:
-            other = later if used == earlier else earlier
-            self._pinned_day = (other, margin)
-            return other
-        today = today_in(self.config.token_timezone, now)
-        return today if used != today else None
+        if earlier == later:
+            return earlier if refused != earlier else None
+        if refused != later:
+            return later
+        if earlier in recovery.refused_days or self._pinned_day == (later, margin):
+            return None
+        return earlier
 
     def _recover_from_auth_failure(self, refused: FullbayAuthError, recovery: AuthRecovery) -> str | None:
         """What may have changed under us: the token's day (a call at midnight), the key
-        (rotated) or, when detected, the egress IP (a NAT swap). Each is tried once per
-        page, the day again after a renewal; a renewal another page made since this call
-        was sent is used without renewing again. Returns what was renewed, or None if
-        nothing is left to try."""
-        if recovery.day_pending:  # the other day's token was refused too: the pin as it was
-            self._pinned_day, recovery.day_pending = recovery.pin_before, False
-        elif recovery.day_allowed and refused.token_day is not None:
-            recovery.day_allowed, recovery.pin_before = False, self._pinned_day
-            other = self._token_day_to_try(refused.token_day)
+        (rotated) or, when detected, the egress IP (a NAT swap). The key and the IP are
+        renewed once per page, and a renewal another page made since this call was sent
+        is used without renewing again; the day is tried again after each renewal.
+        Returns what changed, or None if nothing is left to try."""
+        if refused.token_day is not None:
+            other = self._token_day_to_try(refused.token_day, recovery)
             if other is not None:
-                recovery.day_pending = True
+                recovery.day = other
                 return f"the token of {other} (the call was dated {refused.token_day}, {self.config.token_timezone})"
         renewed = self._renew_credentials(refused.credentials, recovery)
-        if renewed is not None:
-            recovery.day_allowed = True  # with new credentials the day may be wrong after all
+        if renewed is not None:  # with new credentials, the day may have been right after all
+            recovery.day, recovery.refused_days = None, set()
         return renewed
 
     def _renew_credentials(self, sent_with: int | None, recovery: AuthRecovery) -> str | None:
@@ -416,23 +439,29 @@ class FullbayClient:
 
     # -- one request ------------------------------------------------------------
 
-    def _secrets(self) -> tuple[str | None, ...]:
-        return (self.config.api_key, self._api_key, self._token[2] if self._token else None)
+    def _secrets(self, dated: Dated) -> tuple[str | None, ...]:
+        """What a message about this call must not show: its own key and token, and the
+        client's current ones."""
+        cached = self._token[3] if self._token else None
+        return (self.config.api_key, self._api_key, cached, dated.key, dated.token)
 
-    def _request_once(self, start: date, end: date, page: int, endpoint: str = INVOICES_ENDPOINT) -> dict[str, Any]:
+    def _request_once(
+        self, start: date, end: date, page: int, endpoint: str = INVOICES_ENDPOINT, day: date | None = None
+    ) -> dict[str, Any]:
+        """One call; ``day`` is a token day to send instead of ours (after a refusal)."""
         what = f"{endpoint} {start}..{end} page {page}"
         url = f"{self.config.base_url.rstrip('/')}/{endpoint}"
         self.public_ip()  # detected (or refused) before taking a slot, which nothing then leaks
         self.pacer.acquire(priority=(start.toordinal(), page))
         try:
-            credentials = self._credentials
-            token_day, token = self._dated_token()  # after any wait for the pacer: dated as sent
+            dated = self._dated_token(day)  # after any wait for the pacer: dated as sent
         except BaseException:
             self._release(what, ok=True)
             raise
+        secrets = self._secrets(dated)
         params = {
-            "key": self._api_key,
-            "token": token,
+            "key": dated.key,
+            "token": dated.token,
             "startDate": start.isoformat(),
             "endDate": end.isoformat(),
             "page": str(page),
@@ -455,13 +484,13 @@ class FullbayClient:
         except requests.ConnectionError as exc:
             self._release(what, ok=False)
             if not isinstance(getattr(exc.args[0] if exc.args else None, "reason", None), NewConnectionError):
-                detail = redact(str(exc), self._secrets())
+                detail = redact(str(exc), secrets)
                 raise FullbayTransientError(f"{what}: {type(exc).__name__}: {detail[:300]}") from None
             reason = type(exc.args[0].reason).__name__  # NameResolutionError, connection refused...
             raise self._endpoint_trouble(what, f"cannot connect ({reason})", reachable=False) from None
         except requests.RequestException as exc:
             self._release(what, ok=False)
-            detail = redact(str(exc), self._secrets())
+            detail = redact(str(exc), secrets)
             raise FullbayTransientError(f"{what}: {type(exc).__name__}: {detail[:300]}") from None
         except BaseException:
             self._release(what, ok=True)
@@ -472,10 +501,13 @@ class FullbayClient:
         else:
             self._release(what, ok=True, latency=time.monotonic() - started)
         try:
-            return self._check_response(what, response, content, page)
+            body = self._check_response(what, response, content, page, secrets)
         except FullbayAuthError as exc:
-            exc.token_day, exc.credentials = token_day, credentials
+            exc.token_day, exc.credentials = dated.day, dated.credentials
             raise
+        if day is not None:
+            self._accepted(dated)
+        return body
 
     def _release(self, what: str, *, ok: bool, latency: float | None = None, retry_after: float | None = None) -> None:
         if self.pacer.release(ok=ok, latency=latency, retry_after=retry_after):
@@ -484,7 +516,9 @@ class FullbayClient:
                 f"{self.pacer.limit} in flight"
             )
 
-    def _check_response(self, what: str, response: requests.Response, content: bytes, page: int) -> dict[str, Any]:
+    def _check_response(
+        self, what: str, response: requests.Response, content: bytes, page: int, secrets: tuple[str | None, ...]
+    ) -> dict[str, Any]:
         status = response.status_code
         if status == 429:
             retry_after = _parse_retry_after(response.headers.get("Retry-After"))
@@ -494,7 +528,7 @@ class FullbayClient:
             # undocumented): judged by its message whatever the status.
             failed = _fail_envelope(content)
             if failed is not None:
-                return self._fail_answer(what, failed, page, status)
+                return self._fail_answer(what, failed, page, secrets, status)
         if status >= 500:
             raise FullbayTransientError(f"{what}: HTTP {status}")
         if status in (401, 403):
@@ -517,14 +551,16 @@ class FullbayClient:
             raise self._endpoint_trouble(what, f"expected Fullbay's JSON envelope, got {shape}", reachable=True)
         outcome = body.get("status")
         if outcome == "FAIL":
-            return self._fail_answer(what, body, page)
+            return self._fail_answer(what, body, page, secrets)
         self._reached_api = True
         if outcome != "SUCCESS":
             raise FullbayTransientError(f"{what}: unexpected status {str(outcome)[:40]!r} in the response")
         self._check_envelope(what, body, page)
         return body
 
-    def _fail_answer(self, what: str, body: dict[str, Any], page: int, status: int = 200) -> dict[str, Any]:
+    def _fail_answer(
+        self, what: str, body: dict[str, Any], page: int, secrets: tuple[str | None, ...], status: int = 200
+    ) -> dict[str, Any]:
         """A FAIL answer, by its message: an empty window where FULLBAY_EMPTY_FAIL_PATTERN
         says so (returned as one), else bad credentials, a bad request, or 'try again
         later' (raised). A message neither pattern knows, sent with a 4xx status, is what
@@ -533,7 +569,7 @@ class FullbayClient:
         raw_message = str(body.get("message") or "no message")
         if self._empty_fail is not None and self._empty_fail.search(raw_message):
             return _empty_page(page)
-        message = redact(raw_message, self._secrets())[:300]
+        message = redact(raw_message, secrets)[:300]
         said = f"{message} (HTTP {status})" if status != 200 else message
         if self._auth_fail.search(message) or status in (401, 403):
             raise FullbayAuthError(self._auth_message(what, said))
@@ -608,7 +644,7 @@ class FullbayClient:
                 reraise=False,
             )
             try:
-                result: dict[str, Any] = retrying(self._request_once, start, end, page, endpoint)
+                result: dict[str, Any] = retrying(self._request_once, start, end, page, endpoint, recovery.day)
                 return result
             except RetryError as exc:
                 last = exc.last_attempt.exception()

@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
@@ -14,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from fullbay_dagster.fullbay import auth
+from fullbay_dagster.fullbay import client as client_module
 from fullbay_dagster.fullbay.auth import make_token, today_in
 from fullbay_dagster.fullbay.client import FullbayClient, FullbayClientConfig
 from fullbay_dagster.fullbay.errors import (
@@ -409,6 +412,99 @@ def test_a_midnight_that_daylight_saving_skips_is_still_midnight(monkeypatch: py
         client, log = make_client(simulator, clock=lambda: ours, token_timezone=zone)
         assert client.fetch_page(DAY, DAY, 1)["resultCount"] > 0
     assert any("retrying once with the token of 2024-09-07" in m for m in log.messages)
+
+
+def test_a_midnight_at_a_quarter_hour_offset(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Asia/Kathmandu is UTC+05:45, so its midnight is 18:15 UTC. Our clock is 20 s
+    before it, Fullbay's 20 s past it: the next day's token is tried once, then kept."""
+    zone = "Asia/Kathmandu"
+    monkeypatch.setattr(auth, "current_instant", lambda: datetime(2025, 6, 1, 18, 15, 20, tzinfo=UTC))
+    config = SimulatorConfig(api_key=TEST_KEY, invoices_per_day=12, page_size=5, expected_ip="127.0.0.1")
+    with Simulator(replace(config, token_timezone=zone)) as simulator:
+        ours = datetime(2025, 6, 1, 18, 14, 40, tzinfo=UTC)
+        client, log = make_client(simulator, clock=lambda: ours, token_timezone=zone)
+        assert client.fetch_page(DAY, DAY, 1)["resultCount"] > 0
+        assert client.fetch_page(DAY, DAY, 2)["resultCount"] > 0
+        assert len(simulator.requests()) == 3
+    assert any("retrying once with the token of 2025-06-02" in m for m in log.messages)
+
+
+def test_a_day_retry_refused_as_fullbays_midnight_passes_tries_the_later_day_again(
+    simulator: Simulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Our clock is a minute ahead of Fullbay's. The call dated after our midnight
+    reaches Fullbay a second before its midnight and is refused; the retry with the
+    day before reaches it a second after and is refused too. Fullbay's day only moves
+    forward, so the later day is tried again, and served."""
+    today = date(2025, 6, 2)
+    fullbay = [at(today - timedelta(days=1), 23, 59, 59), at(today, 0, 0, 1)]
+    monkeypatch.setattr(auth, "current_instant", lambda: fullbay.pop(0) if len(fullbay) > 1 else fullbay[0])
+    client, log = make_client(simulator, clock=lambda: at(today, 0, 1))
+    assert client.fetch_page(DAY, DAY, 1)["resultCount"] > 0
+    assert len(simulator.requests()) == 3
+    assert [m.split(" (")[0].rsplit(" ", 1)[-1] for m in log.messages if "retrying once" in m] == [
+        str(today - timedelta(days=1)),
+        str(today),
+    ]
+
+
+def test_a_pin_another_page_has_used_survives_an_unrelated_refusal(
+    simulator: Simulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Fullbay is 30 s past midnight, we are 10 s before it. A call to an endpoint this
+    key may not use is refused for its day first, and its retry with the next day is
+    slow. Meanwhile an invoices page is refused, retried with the next day and served:
+    that day is pinned. The endpoint's retry is then refused (for the endpoint), which
+    must not undo the pin: the next invoices page is served at once."""
+    day = date(2025, 6, 1)
+    monkeypatch.setattr(auth, "current_instant", lambda: at(day + timedelta(days=1), 0, 0, 20))
+    simulator.configure(refused_endpoints=("getVendorBills.php",), slow_seconds=1.0)
+    client, _ = make_client(simulator, clock=lambda: at(day, 23, 59, 50), max_in_flight=2)
+    simulator.queue_faults(None, "timeout")  # the endpoint's first call: prompt; its retry: 1 s
+    with ThreadPoolExecutor(1) as pool:
+        refused = pool.submit(client.fetch_page, DAY, DAY, 1, "getVendorBills.php")
+        deadline = time.monotonic() + 5
+        while not simulator.requests() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.3)  # the retry with the next day's token is out (and waiting 1 s)
+        assert client.fetch_page(DAY, DAY, 1)["resultCount"] > 0
+        with pytest.raises(FullbayAuthError, match="not authorized for this endpoint"):
+            refused.result(timeout=10)
+    simulator.clear_requests()
+    assert client.fetch_page(DAY, DAY, 2)["resultCount"] > 0
+    assert len(simulator.requests()) == 1
+
+
+def test_a_token_made_with_the_old_key_during_a_renewal_is_not_sent_with_the_new_key(
+    simulator: Simulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Page 1 makes its token with the old key; meanwhile page 2 is refused and reads
+    the rotated key. Page 1's old-key token must not become the token every later call
+    sends with the new key: page 1 is retried and served, and so is page 3."""
+    real_make_token = client_module.make_token
+    making, renewed = threading.Event(), threading.Event()
+    first = [True]
+    gate = threading.Lock()
+
+    def paused_make_token(key: str, today: date, ip: str) -> str:
+        with gate:
+            hold, first[0] = first[0] and key == TEST_KEY, False
+        if hold:  # the run's first token: let another page renew the key meanwhile
+            making.set()
+            renewed.wait(5)
+        return real_make_token(key, today, ip)
+
+    monkeypatch.setattr(client_module, "make_token", paused_make_token)
+    base, _ = make_client(simulator, max_in_flight=2)
+    client = FullbayClient(base.config, logger=base.log, refresh_api_key=lambda: "rotated-key")
+    with ThreadPoolExecutor(1) as pool:
+        slow = pool.submit(client.fetch_page, DAY, DAY, 1)
+        assert making.wait(5)
+        simulator.configure(api_key="rotated-key")
+        assert client.fetch_page(DAY, DAY, 2)["resultCount"] > 0  # refused, key read again, served
+        renewed.set()
+        assert slow.result(timeout=10)["resultCount"] > 0
+    assert client.fetch_page(DAY, DAY, 3)["resultCount"] > 0
 
 
 def test_a_failed_ip_detection_frees_its_pacer_slot(simulator: Simulator) -> None:
