@@ -7,7 +7,17 @@ from __future__ import annotations
 
 import hashlib
 from datetime import UTC, date, datetime
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
+
+
+class Dating(NamedTuple):
+    """How a call's token was dated (no secret in it): what a refusal is judged by."""
+
+    day: date  # the token's day
+    margin: tuple[date, date]  # the token days a few minutes either side: two near a midnight
+    pin: tuple[date, tuple[date, date]] | None  # the day sent instead of ours near midnight, then
+    credentials: int  # the generation of the key and IP
 
 
 def make_token(key: str, today: date, ip: str) -> str:

@@ -37,7 +37,7 @@ from tenacity import (
 from urllib3.exceptions import NewConnectionError
 
 from fullbay_dagster.fullbay import auth
-from fullbay_dagster.fullbay.auth import make_token, today_in
+from fullbay_dagster.fullbay.auth import Dating, make_token, today_in
 from fullbay_dagster.fullbay.errors import (
     FullbayAuthError,
     FullbayEndpointError,
@@ -248,13 +248,11 @@ def _parse_retry_after(value: str | None) -> float | None:
 
 
 class Dated(NamedTuple):
-    """One call's credentials, read together: its token and what the token is made of."""
+    """One call's credentials, read together: its key and token, and how it was dated."""
 
-    day: date
+    dating: Dating
     key: str
     token: str
-    credentials: int  # the generation of the key and IP (no secret)
-    margin: tuple[date, date]  # the token days MIDNIGHT_MARGIN either side of the call
 
 
 @dataclass
@@ -308,6 +306,9 @@ class FullbayClient:
         # Near midnight Fullbay's clock may already (or still) be on the other day: the
         # token day it last accepted instead of ours, while the same midnight's margin lasts.
         self._pinned_day: tuple[date, tuple[date, date]] | None = None
+        # The latest day Fullbay has accepted near midnight: an answer older than that
+        # one never moves the pin back.
+        self._accepted_day: tuple[date, tuple[date, date]] | None = None
         self._pin_lock = threading.Lock()
         # Counts renewals of the key or IP, so that a page refused with credentials that
         # another page has renewed since retries with the new ones instead of renewing again.
@@ -362,9 +363,10 @@ class FullbayClient:
         one page makes while another renews the key is never sent with the new key."""
         now = self._now()
         margin = self._midnight_margin(now)
+        pinned = self._pinned_day
+        pin = pinned if pinned is not None and pinned[1] == margin else None
         if day is None:
-            pinned = self._pinned_day
-            day = pinned[0] if pinned is not None and pinned[1] == margin else today_in(self.config.token_timezone, now)
+            day = pin[0] if pin is not None else today_in(self.config.token_timezone, now)
         with self._credentials_lock:
             credentials, key = self._credentials, self._api_key
         ip = self.public_ip()
@@ -372,32 +374,46 @@ class FullbayClient:
         if cached is None or cached[:3] != (day, ip, key):
             cached = (day, ip, key, make_token(key, day, ip))
             self._token = cached
-        return Dated(day, key, cached[3], credentials, margin)
+        return Dated(Dating(day, margin, pin, credentials), key, cached[3])
 
-    def _accepted(self, dated: Dated) -> None:
-        """Fullbay accepted another day's token: keep that day for the rest of the
-        margin, never moving it back (Fullbay's day only moves forward)."""
-        earlier, later = dated.margin
+    def _accepted(self, dating: Dating, *, tried_after_a_refusal: bool) -> None:
+        """Fullbay accepted ``dating.day`` near midnight. Its day only moves forward: an
+        answer older than one already seen changes nothing; a day tried after a refusal
+        is then sent instead of ours for the rest of the margin, and a pinned day behind
+        the accepted one moves up to it."""
+        earlier, later = dating.margin
+        if earlier == later:
+            return
         with self._pin_lock:
+            latest = self._accepted_day
+            if latest is not None and latest[1] == dating.margin and latest[0] > dating.day:
+                return
+            self._accepted_day = (dating.day, dating.margin)
             pinned = self._pinned_day
-            if earlier != later and (pinned is None or pinned[1] != dated.margin or pinned[0] < dated.day):
-                self._pinned_day = (dated.day, dated.margin)
+            behind = pinned is not None and pinned[1] == dating.margin and pinned[0] < dating.day
+            if tried_after_a_refusal or behind:
+                self._pinned_day = (dating.day, dating.margin)
 
-    def _token_day_to_try(self, refused: date, recovery: AuthRecovery) -> date | None:
-        """Another token day for a call refused with ``refused``'s token, or None.
-        Within the margin of a midnight, Fullbay's day is one of the two around it and
-        only moves forward: after the earlier day, the later one is tried; after the
-        later one, the earlier one, unless Fullbay has accepted the later one (pinned)
-        or refused the earlier one already. After the margin, today's, if the call was
-        dated otherwise (dated before midnight, checked after it)."""
-        recovery.refused_days.add(refused)
+    def _token_day_to_try(self, refused: Dating, recovery: AuthRecovery) -> date | None:
+        """Another token day for a refused call, or None. Within the margin of a
+        midnight, Fullbay's day is one of the two around it and only moves forward:
+        - a day Fullbay has accepted since the call was dated is sent;
+        - after the earlier day, the later one; after the later one, the earlier one,
+          unless Fullbay has refused the earlier one or accepted the later one already.
+        Past the margin both clocks are on today: today's, unless the call was dated
+        with it outside a margin."""
+        recovery.refused_days.add(refused.day)
         now = self._now()
         earlier, later = margin = self._midnight_margin(now)
         if earlier == later:
-            return earlier if refused != earlier else None
-        if refused != later:
+            dated_near_midnight = refused.margin[0] != refused.margin[1]
+            return earlier if refused.day != earlier or dated_near_midnight else None
+        pinned = self._pinned_day if self._pinned_day is not None and self._pinned_day[1] == margin else None
+        if pinned is not None and pinned != refused.pin:
+            return pinned[0]
+        if refused.day != later:
             return later
-        if earlier in recovery.refused_days or self._pinned_day == (later, margin):
+        if earlier in recovery.refused_days or (pinned is not None and pinned[0] == later):
             return None
         return earlier
 
@@ -407,12 +423,13 @@ class FullbayClient:
         renewed once per page, and a renewal another page made since this call was sent
         is used without renewing again; the day is tried again after each renewal.
         Returns what changed, or None if nothing is left to try."""
-        if refused.token_day is not None:
-            other = self._token_day_to_try(refused.token_day, recovery)
+        dating = refused.dating
+        if dating is not None:
+            other = self._token_day_to_try(dating, recovery)
             if other is not None:
                 recovery.day = other
-                return f"the token of {other} (the call was dated {refused.token_day}, {self.config.token_timezone})"
-        renewed = self._renew_credentials(refused.credentials, recovery)
+                return f"the token of {other} (the call was dated {dating.day}, {self.config.token_timezone})"
+        renewed = self._renew_credentials(dating.credentials if dating else None, recovery)
         if renewed is not None:  # with new credentials, the day may have been right after all
             recovery.day, recovery.refused_days = None, set()
         return renewed
@@ -442,8 +459,8 @@ class FullbayClient:
     def _secrets(self, dated: Dated) -> tuple[str | None, ...]:
         """What a message about this call must not show: its own key and token, and the
         client's current ones."""
-        cached = self._token[3] if self._token else None
-        return (self.config.api_key, self._api_key, cached, dated.key, dated.token)
+        cached = self._token  # read once: another page may renew it meanwhile
+        return (self.config.api_key, self._api_key, cached[3] if cached else None, dated.key, dated.token)
 
     def _request_once(
         self, start: date, end: date, page: int, endpoint: str = INVOICES_ENDPOINT, day: date | None = None
@@ -455,10 +472,10 @@ class FullbayClient:
         self.pacer.acquire(priority=(start.toordinal(), page))
         try:
             dated = self._dated_token(day)  # after any wait for the pacer: dated as sent
+            secrets = self._secrets(dated)
         except BaseException:
             self._release(what, ok=True)
             raise
-        secrets = self._secrets(dated)
         params = {
             "key": dated.key,
             "token": dated.token,
@@ -503,10 +520,9 @@ class FullbayClient:
         try:
             body = self._check_response(what, response, content, page, secrets)
         except FullbayAuthError as exc:
-            exc.token_day, exc.credentials = dated.day, dated.credentials
+            exc.dating = dated.dating
             raise
-        if day is not None:
-            self._accepted(dated)
+        self._accepted(dated.dating, tried_after_a_refusal=day is not None)
         return body
 
     def _release(self, what: str, *, ok: bool, latency: float | None = None, retry_after: float | None = None) -> None:

@@ -5,7 +5,7 @@ Messages never contain the API key, the token or a URL with its query string.
 
 from __future__ import annotations
 
-from datetime import date
+from fullbay_dagster.fullbay.auth import Dating
 
 
 class FullbayError(Exception):
@@ -23,10 +23,9 @@ class FullbayEndpointError(FullbayPermanentError):
 class FullbayAuthError(FullbayPermanentError):
     """Fullbay rejected the key, the token or the caller's IP."""
 
-    def __init__(self, message: str, token_day: date | None = None, credentials: int | None = None) -> None:
+    def __init__(self, message: str, dating: Dating | None = None) -> None:
         super().__init__(message)
-        self.token_day = token_day  # the day the rejected call's token was made for
-        self.credentials = credentials  # how many times the client had renewed its key or IP (no secret)
+        self.dating = dating  # how the refused call's token was dated (no secret)
 
 
 class FullbayTransientError(FullbayError):

@@ -12,8 +12,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
+import requests
 
 from fullbay_dagster.fullbay import auth
 from fullbay_dagster.fullbay import client as client_module
@@ -472,6 +474,120 @@ def test_a_pin_another_page_has_used_survives_an_unrelated_refusal(
             refused.result(timeout=10)
     simulator.clear_requests()
     assert client.fetch_page(DAY, DAY, 2)["resultCount"] > 0
+    assert len(simulator.requests()) == 1
+
+
+class HeldAnswers(requests.Session):
+    """A session that calls ``on_answer(n)`` when answer n (1, 2, ...) has arrived and
+    before the client reads it: a slow network, where a test needs one."""
+
+    def __init__(self, on_answer: Callable[[int], None]) -> None:
+        super().__init__()
+        self._on_answer = on_answer
+        self._count = 0
+        self._lock = threading.Lock()
+
+    def get(self, url: str | bytes, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+        response = super().get(url, **kwargs)
+        with self._lock:
+            self._count += 1
+            number = self._count
+        self._on_answer(number)
+        return response
+
+
+def fullbay_clock(monkeypatch: pytest.MonkeyPatch, start: datetime) -> list[datetime]:
+    """Fullbay's clock (the simulator checks tokens by it), in a cell the test moves forward."""
+    now = [start]
+    monkeypatch.setattr(auth, "current_instant", lambda: now[0])
+    return now
+
+
+def ahead_of_fullbay(
+    simulator: Simulator, fullbay: list[datetime], ahead: timedelta, on_answer: Callable[[int], None]
+) -> FullbayClient:
+    """A client whose clock is ``ahead`` of Fullbay's, on a network that ``on_answer`` slows."""
+    base, _ = make_client(simulator)
+    return FullbayClient(base.config, logger=base.log, session=HeldAnswers(on_answer), clock=lambda: fullbay[0] + ahead)
+
+
+def test_a_page_refused_before_another_page_pinned_the_later_day_tries_it(
+    simulator: Simulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Our clock is 40 s ahead of Fullbay's. Page A's call with the later day is refused
+    (Fullbay is still on the earlier day), and the answer is slow. Meanwhile Fullbay
+    passes its midnight, and page B, refused with the later day and then the earlier
+    one, is served with the later day, which is pinned. When A reads its refusal, the
+    pinned day was accepted after A's call was dated: A sends it too."""
+    day, ahead = date(2025, 6, 1), timedelta(seconds=40)
+    fullbay = fullbay_clock(monkeypatch, at(day, 23, 59, 50))
+    a_answered, b_done = threading.Event(), threading.Event()
+
+    def on_answer(number: int) -> None:
+        if number == 1:  # page A's refusal: held until page B is done
+            a_answered.set()
+            assert b_done.wait(10)
+        elif number == 2:  # page B's first refusal: then Fullbay passes its midnight
+            fullbay[0] = at(day + timedelta(days=1), 0, 0, 10)
+
+    client = ahead_of_fullbay(simulator, fullbay, ahead, on_answer)
+    with ThreadPoolExecutor(1) as pool:
+        page_a = pool.submit(client.fetch_page, DAY, DAY, 1)
+        assert a_answered.wait(10)
+        try:
+            assert client.fetch_page(DAY, DAY, 2)["resultCount"] > 0
+        finally:
+            b_done.set()
+        assert page_a.result(timeout=10)["resultCount"] > 0
+
+
+def test_a_call_dated_near_midnight_and_refused_after_our_margin_is_retried(
+    simulator: Simulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Our clock is 4 min 59 s ahead of Fullbay's. A call dated 00:04:58 by ours (the
+    later day) is refused at 23:59:59 by Fullbay's; the refusal is read at 00:05:00 by
+    ours, when our margin has ended. The refusal is judged by when the call was dated:
+    near midnight, so it is retried with today's token, and served."""
+    day, ahead = date(2025, 6, 1), timedelta(minutes=4, seconds=59)
+    fullbay = fullbay_clock(monkeypatch, at(day, 23, 59, 59))
+
+    def on_answer(number: int) -> None:
+        if number == 1:  # the refusal takes 2 s to be read
+            fullbay[0] = at(day + timedelta(days=1), 0, 0, 1)
+
+    client = ahead_of_fullbay(simulator, fullbay, ahead, on_answer)
+    assert client.fetch_page(DAY, DAY, 1)["resultCount"] > 0
+    assert len(simulator.requests()) == 2
+
+
+def test_a_late_answer_never_pins_a_day_behind_one_fullbay_has_accepted(
+    simulator: Simulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Our clock is 40 s ahead of Fullbay's. Page A is refused with the later day and
+    retried with the earlier one, which Fullbay accepts at 23:59:50, but the answer is
+    slow. Meanwhile Fullbay passes its midnight and page B is served with the later day.
+    A's late answer must not pin the earlier day: the next page is served at once."""
+    day, ahead = date(2025, 6, 1), timedelta(seconds=40)
+    fullbay = fullbay_clock(monkeypatch, at(day, 23, 59, 50))
+    a_accepted, b_done = threading.Event(), threading.Event()
+
+    def on_answer(number: int) -> None:
+        if number == 2:  # page A's retry with the earlier day, accepted: held until B is done
+            a_accepted.set()
+            assert b_done.wait(10)
+
+    client = ahead_of_fullbay(simulator, fullbay, ahead, on_answer)
+    with ThreadPoolExecutor(1) as pool:
+        page_a = pool.submit(client.fetch_page, DAY, DAY, 1)
+        assert a_accepted.wait(10)
+        fullbay[0] = at(day + timedelta(days=1), 0, 0, 10)
+        try:
+            assert client.fetch_page(DAY, DAY, 2)["resultCount"] > 0
+        finally:
+            b_done.set()
+        assert page_a.result(timeout=10)["resultCount"] > 0
+    simulator.clear_requests()
+    assert client.fetch_page(DAY, DAY, 3)["resultCount"] > 0
     assert len(simulator.requests()) == 1
 
 
