@@ -260,7 +260,7 @@ class AuthRecovery:
     """What one page has tried since Fullbay refused its credentials."""
 
     day: date | None = None  # the token day to send instead of ours
-    refused_days: set[date] = field(default_factory=set)  # since the last renewal
+    refused_days: set[tuple[date, int]] = field(default_factory=set)  # (day, credentials generation)
     key: bool = False  # read the key again
     ip: bool = False  # detected the IP again
     elsewhere: bool = False  # used credentials another page renewed
@@ -399,21 +399,25 @@ class FullbayClient:
         midnight, Fullbay's day is one of the two around it and only moves forward:
         - a day Fullbay has accepted since the call was dated is sent;
         - after the earlier day, the later one; after the later one, the earlier one,
-          unless Fullbay has refused the earlier one or accepted the later one already.
+          unless Fullbay has accepted the later one already or refused the earlier one
+          with the same credentials (a day refused with a key another page has renewed
+          since may be right).
         Past the margin both clocks are on today: today's, unless the call was dated
         with it outside a margin."""
-        recovery.refused_days.add(refused.day)
+        recovery.refused_days.add((refused.day, refused.credentials))
         now = self._now()
         earlier, later = margin = self._midnight_margin(now)
         if earlier == later:
             dated_near_midnight = refused.margin[0] != refused.margin[1]
             return earlier if refused.day != earlier or dated_near_midnight else None
-        pinned = self._pinned_day if self._pinned_day is not None and self._pinned_day[1] == margin else None
+        pinned = self._pinned_day
+        if pinned is not None and pinned[1] != margin:
+            pinned = None
         if pinned is not None and pinned != refused.pin:
             return pinned[0]
         if refused.day != later:
             return later
-        if earlier in recovery.refused_days or (pinned is not None and pinned[0] == later):
+        if (earlier, refused.credentials) in recovery.refused_days or (pinned is not None and pinned[0] == later):
             return None
         return earlier
 
@@ -431,7 +435,7 @@ class FullbayClient:
                 return f"the token of {other} (the call was dated {dating.day}, {self.config.token_timezone})"
         renewed = self._renew_credentials(dating.credentials if dating else None, recovery)
         if renewed is not None:  # with new credentials, the day may have been right after all
-            recovery.day, recovery.refused_days = None, set()
+            recovery.day = None
         return renewed
 
     def _renew_credentials(self, sent_with: int | None, recovery: AuthRecovery) -> str | None:
@@ -570,7 +574,8 @@ class FullbayClient:
             return self._fail_answer(what, body, page, secrets)
         self._reached_api = True
         if outcome != "SUCCESS":
-            raise FullbayTransientError(f"{what}: unexpected status {str(outcome)[:40]!r} in the response")
+            status_field = redact(str(outcome), secrets)[:40]
+            raise FullbayTransientError(f"{what}: unexpected status {status_field!r} in the response")
         self._check_envelope(what, body, page)
         return body
 

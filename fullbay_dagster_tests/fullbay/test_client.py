@@ -623,6 +623,44 @@ def test_a_token_made_with_the_old_key_during_a_renewal_is_not_sent_with_the_new
     assert client.fetch_page(DAY, DAY, 3)["resultCount"] > 0
 
 
+def test_a_day_refused_with_a_key_another_page_has_since_renewed_is_tried_again(
+    simulator: Simulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Both clocks are at 23:59:50 and the key has been rotated. Page A's call (old key,
+    today) is refused, but its answer is slow. Meanwhile page B is refused, tries the next
+    day (refused), reads the rotated key and is served with today's token. When A reads its
+    refusal it tries the next day, now with B's key, and is refused for the day. Today was
+    only ever refused with the old key: today with the new key is what Fullbay accepts, so
+    A must send it rather than fail."""
+    day = date(2025, 6, 1)
+    fullbay = fullbay_clock(monkeypatch, at(day, 23, 59, 50))
+    simulator.configure(api_key="rotated-key")
+    a_answered, b_done = threading.Event(), threading.Event()
+
+    def on_answer(number: int) -> None:
+        if number == 1:  # page A's refusal (old key): held until page B is done
+            a_answered.set()
+            assert b_done.wait(10)
+
+    base, log = make_client(simulator, max_in_flight=2)
+    client = FullbayClient(
+        base.config,
+        logger=base.log,
+        session=HeldAnswers(on_answer),
+        refresh_api_key=lambda: "rotated-key",
+        clock=lambda: fullbay[0],
+    )
+    with ThreadPoolExecutor(1) as pool:
+        page_a = pool.submit(client.fetch_page, DAY, DAY, 1)
+        assert a_answered.wait(10)
+        try:
+            assert client.fetch_page(DAY, DAY, 2)["resultCount"] > 0
+        finally:
+            b_done.set()
+        assert page_a.result(timeout=10)["resultCount"] > 0, log.messages
+    assert str(day + timedelta(days=1)) in " ".join(log.messages)
+
+
 def test_a_failed_ip_detection_frees_its_pacer_slot(simulator: Simulator) -> None:
     """With one call in flight allowed, a leaked slot would hang every later call."""
     with serving(lambda _: (200, "text/html", b"<html>captive portal</html>")) as url:
