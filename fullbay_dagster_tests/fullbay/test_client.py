@@ -403,32 +403,38 @@ def test_a_call_dated_before_midnight_and_refused_after_the_margin_uses_todays_t
     assert any(f"retrying once with the token of {today}" in m for m in log.messages)
 
 
-def test_a_midnight_that_daylight_saving_skips_is_still_midnight(monkeypatch: pytest.MonkeyPatch) -> None:
-    """America/Santiago went from 2024-09-07 23:59:59 -04 to 2024-09-08 01:00 -03: our
-    clock 2 s past that midnight (an hour past it on the wall), Fullbay's 2 s before."""
-    zone = "America/Santiago"
-    monkeypatch.setattr(auth, "current_instant", lambda: datetime(2024, 9, 8, 3, 59, 59, tzinfo=UTC))
+@pytest.mark.parametrize(
+    ("zone", "fullbay", "ours", "other_day"),
+    [
+        # America/Santiago went from 2024-09-07 23:59:59 -04 to 2024-09-08 01:00 -03: our
+        # clock 2 s past that midnight (an hour past it on the wall), Fullbay's 2 s before.
+        (
+            "America/Santiago",
+            datetime(2024, 9, 8, 3, 59, 59, tzinfo=UTC),
+            datetime(2024, 9, 8, 4, 0, 1, tzinfo=UTC),
+            "2024-09-07",
+        ),
+        # Asia/Kathmandu is UTC+05:45, so its midnight is 18:15 UTC: ours 20 s before, Fullbay's 20 s past.
+        (
+            "Asia/Kathmandu",
+            datetime(2025, 6, 1, 18, 15, 20, tzinfo=UTC),
+            datetime(2025, 6, 1, 18, 14, 40, tzinfo=UTC),
+            "2025-06-02",
+        ),
+    ],
+)
+def test_midnight_is_found_in_zones_with_daylight_saving_or_odd_offsets(
+    monkeypatch: pytest.MonkeyPatch, zone: str, fullbay: datetime, ours: datetime, other_day: str
+) -> None:
+    """The other day's token is tried once, then kept for the margin."""
+    monkeypatch.setattr(auth, "current_instant", lambda: fullbay)
     config = SimulatorConfig(api_key=TEST_KEY, invoices_per_day=12, page_size=5, expected_ip="127.0.0.1")
     with Simulator(replace(config, token_timezone=zone)) as simulator:
-        ours = datetime(2024, 9, 8, 4, 0, 1, tzinfo=UTC)
-        client, log = make_client(simulator, clock=lambda: ours, token_timezone=zone)
-        assert client.fetch_page(DAY, DAY, 1)["resultCount"] > 0
-    assert any("retrying once with the token of 2024-09-07" in m for m in log.messages)
-
-
-def test_a_midnight_at_a_quarter_hour_offset(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Asia/Kathmandu is UTC+05:45, so its midnight is 18:15 UTC. Our clock is 20 s
-    before it, Fullbay's 20 s past it: the next day's token is tried once, then kept."""
-    zone = "Asia/Kathmandu"
-    monkeypatch.setattr(auth, "current_instant", lambda: datetime(2025, 6, 1, 18, 15, 20, tzinfo=UTC))
-    config = SimulatorConfig(api_key=TEST_KEY, invoices_per_day=12, page_size=5, expected_ip="127.0.0.1")
-    with Simulator(replace(config, token_timezone=zone)) as simulator:
-        ours = datetime(2025, 6, 1, 18, 14, 40, tzinfo=UTC)
         client, log = make_client(simulator, clock=lambda: ours, token_timezone=zone)
         assert client.fetch_page(DAY, DAY, 1)["resultCount"] > 0
         assert client.fetch_page(DAY, DAY, 2)["resultCount"] > 0
         assert len(simulator.requests()) == 3
-    assert any("retrying once with the token of 2025-06-02" in m for m in log.messages)
+    assert any(f"retrying once with the token of {other_day}" in m for m in log.messages)
 
 
 def test_a_day_retry_refused_as_fullbays_midnight_passes_tries_the_later_day_again(
@@ -511,6 +517,25 @@ def ahead_of_fullbay(
     return FullbayClient(base.config, logger=base.log, session=HeldAnswers(on_answer), clock=lambda: fullbay[0] + ahead)
 
 
+def page_b_while_page_a_is_held(
+    client: FullbayClient,
+    a_held: threading.Event,
+    b_done: threading.Event,
+    meanwhile: Callable[[], None] = lambda: None,
+) -> None:
+    """Page 1 in another thread until its answer is held (``a_held``), then page 2 here,
+    then page 1 goes on (``b_done``): both must be served."""
+    with ThreadPoolExecutor(1) as pool:
+        page_a = pool.submit(client.fetch_page, DAY, DAY, 1)
+        assert a_held.wait(10)
+        meanwhile()
+        try:
+            assert client.fetch_page(DAY, DAY, 2)["resultCount"] > 0
+        finally:
+            b_done.set()
+        assert page_a.result(timeout=10)["resultCount"] > 0
+
+
 def test_a_page_refused_before_another_page_pinned_the_later_day_tries_it(
     simulator: Simulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -531,14 +556,7 @@ def test_a_page_refused_before_another_page_pinned_the_later_day_tries_it(
             fullbay[0] = at(day + timedelta(days=1), 0, 0, 10)
 
     client = ahead_of_fullbay(simulator, fullbay, ahead, on_answer)
-    with ThreadPoolExecutor(1) as pool:
-        page_a = pool.submit(client.fetch_page, DAY, DAY, 1)
-        assert a_answered.wait(10)
-        try:
-            assert client.fetch_page(DAY, DAY, 2)["resultCount"] > 0
-        finally:
-            b_done.set()
-        assert page_a.result(timeout=10)["resultCount"] > 0
+    page_b_while_page_a_is_held(client, a_answered, b_done)
 
 
 def test_a_call_dated_near_midnight_and_refused_after_our_margin_is_retried(
@@ -577,15 +595,11 @@ def test_a_late_answer_never_pins_a_day_behind_one_fullbay_has_accepted(
             assert b_done.wait(10)
 
     client = ahead_of_fullbay(simulator, fullbay, ahead, on_answer)
-    with ThreadPoolExecutor(1) as pool:
-        page_a = pool.submit(client.fetch_page, DAY, DAY, 1)
-        assert a_accepted.wait(10)
+
+    def fullbay_passes_midnight() -> None:
         fullbay[0] = at(day + timedelta(days=1), 0, 0, 10)
-        try:
-            assert client.fetch_page(DAY, DAY, 2)["resultCount"] > 0
-        finally:
-            b_done.set()
-        assert page_a.result(timeout=10)["resultCount"] > 0
+
+    page_b_while_page_a_is_held(client, a_accepted, b_done, fullbay_passes_midnight)
     simulator.clear_requests()
     assert client.fetch_page(DAY, DAY, 3)["resultCount"] > 0
     assert len(simulator.requests()) == 1
@@ -650,14 +664,7 @@ def test_a_day_refused_with_a_key_another_page_has_since_renewed_is_tried_again(
         refresh_api_key=lambda: "rotated-key",
         clock=lambda: fullbay[0],
     )
-    with ThreadPoolExecutor(1) as pool:
-        page_a = pool.submit(client.fetch_page, DAY, DAY, 1)
-        assert a_answered.wait(10)
-        try:
-            assert client.fetch_page(DAY, DAY, 2)["resultCount"] > 0
-        finally:
-            b_done.set()
-        assert page_a.result(timeout=10)["resultCount"] > 0, log.messages
+    page_b_while_page_a_is_held(client, a_answered, b_done)
     assert str(day + timedelta(days=1)) in " ".join(log.messages)
 
 
