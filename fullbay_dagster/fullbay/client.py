@@ -677,7 +677,7 @@ class FullbayClient:
                 renewed = self._recover_from_auth_failure(exc, recovery)
                 if renewed is None:
                     raise
-                self.log.warning(f"Fullbay rejected the credentials; retrying once with {renewed}.")
+                self.log.warning(f"Fullbay rejected the credentials; retrying with {renewed}.")
 
     def _wait(self, state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None

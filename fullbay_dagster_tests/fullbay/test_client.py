@@ -326,7 +326,7 @@ def test_a_call_rejected_near_midnight_is_retried_with_the_other_days_token(
     client, log = make_client(simulator, clock=lambda: ours(today))  # type: ignore[operator]
     assert client.fetch_page(DAY, DAY, 1)["resultCount"] > 0, why
     assert len(simulator.requests()) == 2  # refused, then served
-    assert any(f"retrying once with the token of {today}" in m for m in log.messages)
+    assert any(f"retrying with the token of {today}" in m for m in log.messages)
     # The day that worked is kept for the rest of the margin: the next call is not refused first.
     simulator.clear_requests()
     client.fetch_page(DAY, DAY, 2)
@@ -338,7 +338,7 @@ def test_a_wrong_token_day_away_from_midnight_is_not_retried(simulator: Simulato
     with pytest.raises(FullbayAuthError, match="token day's timezone"):
         client.fetch_page(DAY, DAY, 1)
     assert len(simulator.requests()) == 1
-    assert not any("retrying once" in m for m in log.messages)
+    assert not any("retrying with" in m for m in log.messages)
 
 
 def test_a_rotated_key_near_midnight_still_gets_its_retry(simulator: Simulator) -> None:
@@ -350,9 +350,9 @@ def test_a_rotated_key_near_midnight_still_gets_its_retry(simulator: Simulator) 
         base.config, logger=base.log, refresh_api_key=lambda: "rotated-key", clock=lambda: at(today, 23, 58)
     )
     assert client.fetch_page(DAY, DAY, 1)["resultCount"] > 0
-    assert [m.split(" (")[0] for m in log.messages if "retrying once" in m] == [
-        f"Fullbay rejected the credentials; retrying once with the token of {today + timedelta(days=1)}",
-        "Fullbay rejected the credentials; retrying once with the API key read again from the secret.",
+    assert [m.split(" (")[0] for m in log.messages if "retrying with" in m] == [
+        f"Fullbay rejected the credentials; retrying with the token of {today + timedelta(days=1)}",
+        "Fullbay rejected the credentials; retrying with the API key read again from the secret.",
     ]
     assert len(simulator.requests()) == 3
 
@@ -400,7 +400,7 @@ def test_a_call_dated_before_midnight_and_refused_after_the_margin_uses_todays_t
     moments = iter([at(today - timedelta(days=1), 23, 59, 59), at(today, 0, 6), at(today, 0, 6, 1)])
     client, log = make_client(simulator, clock=lambda: next(moments))
     assert client.fetch_page(DAY, DAY, 1)["resultCount"] > 0
-    assert any(f"retrying once with the token of {today}" in m for m in log.messages)
+    assert any(f"retrying with the token of {today}" in m for m in log.messages)
 
 
 @pytest.mark.parametrize(
@@ -434,7 +434,7 @@ def test_midnight_is_found_in_zones_with_daylight_saving_or_odd_offsets(
         assert client.fetch_page(DAY, DAY, 1)["resultCount"] > 0
         assert client.fetch_page(DAY, DAY, 2)["resultCount"] > 0
         assert len(simulator.requests()) == 3
-    assert any(f"retrying once with the token of {other_day}" in m for m in log.messages)
+    assert any(f"retrying with the token of {other_day}" in m for m in log.messages)
 
 
 def test_a_day_retry_refused_as_fullbays_midnight_passes_tries_the_later_day_again(
@@ -450,7 +450,7 @@ def test_a_day_retry_refused_as_fullbays_midnight_passes_tries_the_later_day_aga
     client, log = make_client(simulator, clock=lambda: at(today, 0, 1))
     assert client.fetch_page(DAY, DAY, 1)["resultCount"] > 0
     assert len(simulator.requests()) == 3
-    assert [m.split(" (")[0].rsplit(" ", 1)[-1] for m in log.messages if "retrying once" in m] == [
+    assert [m.split(" (")[0].rsplit(" ", 1)[-1] for m in log.messages if "retrying with" in m] == [
         str(today - timedelta(days=1)),
         str(today),
     ]
@@ -719,7 +719,7 @@ def test_auth_failure_with_a_detected_ip_detects_again_once(
     client.public_ip()
     answers[0] = "127.0.0.1"
     assert len(list(client.iter_invoices(DAY, DAY))) == simulator.config.invoices_per_day
-    assert any("retrying once with the public IP read again" in m for m in log.messages)
+    assert any("retrying with the public IP read again" in m for m in log.messages)
 
 
 # -- spooling ------------------------------------------------------------------------------------
